@@ -1,0 +1,1 @@
+"""SMSC.kz message history as Dagster assets."""

@@ -1,0 +1,464 @@
+"""The SMSC history client: HTTP, paging, error mapping, retries and the request budget in one plain class.
+
+No Dagster here: the resource builds a client, and anyone can use the client on its own.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+
+from .budget import RequestBudget, account_key, default_budget_path
+from .clock import Clock, SystemClock
+from .errors import (
+    SMSCAuthError,
+    SMSCBlockedError,
+    SMSCError,
+    SMSCParameterError,
+    SMSCRateLimitError,
+    SMSCResponseError,
+    SMSCUnavailableError,
+)
+from .response import decode_body, int_id_of, parse_json_body, redact
+
+PAGE_SIZE = 1000
+CHANNEL_FORMATS = {"sms": 0, "email": 8}
+# Waits between attempts after a transport fault (connection, timeout, 5xx, garbled body), and after error 9.
+RETRY_BASE_S = 2.0
+RETRY_CAP_S = 60.0
+RATE_LIMIT_BASE_S = 60.0
+RATE_LIMIT_CAP_S = 3600.0
+
+
+def add_months(day: dt.date, months: int) -> dt.date:
+    """``day`` moved by whole calendar months, clamped to the month's last day."""
+    month0 = day.month - 1 + months
+    year, month = day.year + month0 // 12, month0 % 12 + 1
+    for candidate in (31, 30, 29, 28):
+        try:
+            return dt.date(year, month, min(day.day, candidate))
+        except ValueError:
+            continue
+    raise AssertionError("unreachable")
+
+
+def split_range(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
+    """Split ``[start, end]`` (inclusive) into request windows SMSC accepts, newest first.
+
+    A window spans less than six calendar months, so the server's six-month limit holds whichever way it
+    counts the end day. Newest first, so one backwards paging walk covers the whole range in order.
+    """
+    if end < start:
+        raise ValueError(f"end {end} is before start {start}")
+    windows = []
+    window_end = end
+    while window_end >= start:
+        window_start = max(start, add_months(window_end, -6) + dt.timedelta(days=1))
+        windows.append((window_start, window_end))
+        window_end = window_start - dt.timedelta(days=1)
+    return windows
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True)
+class HistoryPage:
+    """One response of the history endpoint.
+
+    Attributes:
+        rows: the raw rows as SMSC sent them (``int_id`` as number or string, ``cost`` as string...).
+        window: the ``(start, end)`` dates of the request, in the API's time zone.
+        number: 1-based page number within the window.
+        prev_id: the cursor this page was requested with (``None`` for a window's first page).
+        last: ``True`` when this page ends its window's paging (a short page, or no rows).
+        requests: HTTP requests this page cost, retries included.
+        next_prev_id: the cursor of the window's next page (``None`` when ``last``).
+    """
+
+    rows: list[dict[str, Any]]
+    window: tuple[dt.date, dt.date]
+    number: int
+    prev_id: int | None
+    last: bool
+    requests: int
+    next_prev_id: int | None = None
+
+    @property
+    def cursor(self) -> tuple[dt.date, int | None]:
+        """Where the walk continues after this page, for ``iter_history(resume=...)``: the same window at
+        ``next_prev_id``, or after a window's last page the next (older) window from its start."""
+        if self.last:
+            return (self.window[0] - dt.timedelta(days=1), None)
+        return (self.window[1], self.next_prev_id)
+
+
+@dataclass
+class ClientStats:
+    """What a client has spent so far; the pipeline reports it as run metadata."""
+
+    requests: int = 0
+    retries: int = 0
+    pages: int = 0
+    rows: int = 0
+    faults: dict[str, int] = field(default_factory=dict)
+
+
+class SMSCClient:
+    """Reads an SMSC account's message history, each row once, within the account's request budget.
+
+    Credentials go in POST bodies only and never appear in logs, exception texts or ``repr``.
+
+    Args:
+        login: account login (with ``password``).
+        password: account password, or its lowercase MD5.
+        api_key: API key, instead of login and password.
+        base_url: ``https://smsc.kz`` or another SMSC host; plain ``http://`` only on loopback.
+        timeout_s: timeout of one HTTP request.
+        max_retries: retries after a transient failure (connection, timeout, HTTP 5xx, garbled body, error 9).
+        budget: the request budget to spend; by default a ledger at ``budget_path``.
+        budget_path: the ledger file; default under ``DAGSTER_HOME`` (see :func:`default_budget_path`).
+        requests_per_hour: the account's hourly history limit.
+        identical_per_minute: the limit on identical history requests a minute.
+        clock: time source for waits; tests inject a fake one.
+        logger: where progress and waits are logged.
+        session: a ``requests.Session`` to reuse.
+
+    Example:
+        >>> client = SMSCClient(login="shop", password=os.environ["SMSC_PASSWORD"])
+        >>> for page in client.iter_history(date(2026, 11, 1), date(2026, 11, 30)):
+        ...     print(len(page.rows))
+    """
+
+    def __init__(
+        self,
+        *,
+        login: str | None = None,
+        password: str | None = None,
+        api_key: str | None = None,
+        base_url: str = "https://smsc.kz",
+        timeout_s: float = 60.0,
+        max_retries: int = 5,
+        budget: RequestBudget | None = None,
+        budget_path: str | None = None,
+        requests_per_hour: int = 30,
+        identical_per_minute: int = 3,
+        clock: Clock | None = None,
+        logger: logging.Logger | Any | None = None,
+        session: requests.Session | None = None,
+    ) -> None:
+        if api_key:
+            if login or password:
+                raise ValueError("give either api_key or login and password to SMSCClient, not both")
+        elif not (login and password):
+            missing = "password" if login else "login" if password else "api_key, or login and password"
+            raise ValueError(f"SMSCClient needs credentials: {missing} missing")
+        self.base_url = validate_base_url(base_url)
+        self.host = urlsplit(self.base_url).hostname or ""
+        self.login = login
+        self._password = password
+        self._api_key = api_key
+        self.timeout_s = timeout_s
+        if max_retries < 0:
+            raise ValueError(f"max_retries must be >= 0, got {max_retries}")
+        self.max_retries = max_retries
+        self.clock = clock or SystemClock()
+        self.log = logger or logging.getLogger("smsc_dagster")
+        self.session = session or requests.Session()
+        self.budget = budget or RequestBudget(
+            budget_path or default_budget_path(),
+            account_key(urlsplit(self.base_url).netloc, login=login, api_key=api_key),
+            requests_per_hour=requests_per_hour,
+            identical_per_minute=identical_per_minute,
+            clock=self.clock,
+            on_wait=self._log_wait,
+        )
+        self.stats = ClientStats()
+
+    def __repr__(self) -> str:
+        who = f"login={self.login!r}" if self.login else "api_key=***"
+        return f"SMSCClient(base_url={self.base_url!r}, {who})"
+
+    def __enter__(self) -> SMSCClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.session.close()
+
+    # -- public calls ---------------------------------------------------------------------------------
+
+    def iter_history(
+        self,
+        start: dt.date,
+        end: dt.date,
+        *,
+        channel: str = "sms",
+        phones: Sequence[str] | None = None,
+        resume: tuple[dt.date, int | None] | None = None,
+    ) -> Iterator[HistoryPage]:
+        """Yield the pages of the account's history from ``start`` to ``end`` (inclusive dates, in the API's
+        time zone), newest first, each row exactly once.
+
+        Pages of 1000 rows are walked with ``prev_id`` = the smallest ``int_id`` seen so far until a short
+        page; a range longer than six months is split into windows walked newest first.
+
+        Args:
+            start: first day.
+            end: last day.
+            channel: ``"sms"`` (format 0) or ``"email"`` (format 8).
+            phones: only these recipients (phone numbers, or addresses for e-mail).
+            resume: the :attr:`HistoryPage.cursor` of the last page handled by a walk that was interrupted:
+                windows newer than its date are skipped and that window continues at its ``prev_id``, so
+                nothing already read is requested again.
+        """
+        if channel not in CHANNEL_FORMATS:
+            raise ValueError(f"channel must be one of {sorted(CHANNEL_FORMATS)}, got {channel!r}")
+        params: dict[str, Any] = {"get_messages": 1, "format": CHANNEL_FORMATS[channel], "cnt": PAGE_SIZE}
+        if phones:
+            params["email" if channel == "email" else "phone"] = ",".join(str(p) for p in phones)
+        for window in split_range(start, end):
+            if resume is not None:
+                if window[1] > resume[0]:
+                    continue
+                if window[1] == resume[0] and resume[1] is not None:
+                    yield from self._iter_window(window, params, prev_id=resume[1])
+                    continue
+            yield from self._iter_window(window, params)
+
+    def get_currency(self) -> str:
+        """The account's currency (``KZT``, ``RUB``...): history rows carry costs without one."""
+        data = self._call("/sys/balance.php", {"cur": 1}, budgeted=False)
+        if not isinstance(data, dict) or not data.get("currency"):
+            raise SMSCResponseError(f"balance response has no currency: {redact(str(data)[:200], self._secrets)!r}")
+        return str(data["currency"])
+
+    # -- paging ---------------------------------------------------------------------------------------
+
+    def _iter_window(
+        self, window: tuple[dt.date, dt.date], base: dict[str, Any], prev_id: int | None = None
+    ) -> Iterator[HistoryPage]:
+        number = 0
+        while True:
+            number += 1
+            params = {**base, "start": window[0].strftime("%d.%m.%Y"), "end": window[1].strftime("%d.%m.%Y")}
+            if prev_id is not None:
+                params["prev_id"] = prev_id
+            before = self.stats.requests
+            try:
+                data = self._call("/sys/get.php", params, budgeted=True)
+            except SMSCError as exc:
+                if exc.code != 3:
+                    raise
+                data = []  # error 3 "message not found": on history, simply no (more) rows
+            if not isinstance(data, list):
+                raise SMSCResponseError(
+                    f"history page {number} for {params['start']}-{params['end']} is a JSON "
+                    f"{type(data).__name__}, not a list of rows"
+                )
+            rows, smallest = self._new_rows(data, prev_id, number)
+            last = len(data) < PAGE_SIZE
+            if not last and smallest is None:
+                raise SMSCResponseError(
+                    f"history page {number} was full but brought no row older than prev_id={prev_id}: "
+                    "the server is not paging; stopping instead of looping"
+                )
+            self.stats.pages += 1
+            self.stats.rows += len(rows)
+            yield HistoryPage(
+                rows=rows,
+                window=window,
+                number=number,
+                prev_id=prev_id,
+                last=last,
+                requests=self.stats.requests - before,
+                next_prev_id=None if last else smallest,
+            )
+            if last:
+                return
+            prev_id = smallest
+
+    def _new_rows(
+        self, data: list[Any], prev_id: int | None, number: int
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """The page's rows older than the cursor, and the smallest ``int_id`` among them."""
+        rows: list[dict[str, Any]] = []
+        smallest: int | None = None
+        for index, row in enumerate(data):
+            int_id = int_id_of(row)
+            if int_id is None:
+                raise SMSCResponseError(
+                    f"row {index + 1} of history page {number} has no numeric int_id "
+                    f"(got {row.get('int_id') if isinstance(row, dict) else type(row).__name__!r}); "
+                    "without it the history cannot be paged or deduplicated"
+                )
+            if prev_id is not None and int_id >= prev_id:
+                continue  # already seen on an earlier page
+            rows.append(row)
+            if smallest is None or int_id < smallest:
+                smallest = int_id
+        return rows, smallest
+
+    # -- one call with retries ------------------------------------------------------------------------
+
+    @property
+    def _secrets(self) -> tuple[str | None, ...]:
+        return (self._password, self._api_key)
+
+    def _auth(self) -> dict[str, str]:
+        if self._api_key:
+            return {"apikey": self._api_key}
+        return {"login": self.login or "", "psw": self._password or ""}
+
+    def _call(self, path: str, params: dict[str, Any], *, budgeted: bool) -> Any:
+        """POST one API call, retrying transient failures; returns the parsed JSON."""
+        fingerprint = f"{path}?" + "&".join(f"{k}={params[k]}" for k in sorted(params))
+        attempts = 0
+        rate_limited = 0
+        use_backup = False
+        while True:
+            attempts += 1
+            if budgeted:
+                self.budget.acquire(fingerprint)
+            self.stats.requests += 1
+            url = self._url(path, backup=use_backup)
+            use_backup = False
+            wait = self._backoff(attempts)
+            try:
+                return self._post(url, params)
+            except SMSCRateLimitError as exc:
+                rate_limited += 1
+                wait = min(RATE_LIMIT_BASE_S * 2 ** (rate_limited - 1), RATE_LIMIT_CAP_S)
+                if budgeted:
+                    self.budget.cool_down(wait)
+                kind, problem = "error 9", f"{exc} (too many requests)"
+            except (SMSCAuthError, SMSCBlockedError, SMSCParameterError) as exc:
+                raise _with_advice(exc, attempts) from None
+            except SMSCResponseError as exc:
+                exc.attempts = attempts
+                if not exc.retryable:
+                    raise
+                kind, problem = "garbled response", str(exc)
+            except SMSCError as exc:
+                exc.attempts = attempts
+                raise
+            except requests.ConnectionError as exc:
+                kind, problem = "connection failure", f"connection failed: {_short(exc)}"
+                use_backup = self._has_backup()
+            except requests.Timeout:
+                kind, problem = "timeout", f"no answer within {self.timeout_s:g} s"
+            except _HTTPStatusError as exc:
+                kind, problem = "HTTP 5xx", str(exc)
+            self.stats.faults[kind] = self.stats.faults.get(kind, 0) + 1
+            if attempts > self.max_retries:
+                cls = SMSCRateLimitError if rate_limited == attempts else SMSCUnavailableError
+                raise cls(
+                    f"SMSC {path} failed after {attempts} attempts ({self.max_retries} retries); "
+                    f"last problem: {problem}",
+                    code=9 if cls is SMSCRateLimitError else None,
+                    attempts=attempts,
+                )
+            self.stats.retries += 1
+            self.log.warning("SMSC %s attempt %d failed: %s; retrying in %.0f s", path, attempts, problem, wait)
+            self.clock.sleep(wait)
+
+    def _backoff(self, attempt: int) -> float:
+        return min(RETRY_BASE_S * 2 ** (attempt - 1), RETRY_CAP_S)
+
+    def _post(self, url: str, params: dict[str, Any]) -> Any:
+        body = {**params, **self._auth(), "fmt": 3, "charset": "utf-8"}
+        response = self.session.post(url, data=body, timeout=self.timeout_s)
+        try:
+            if response.status_code >= 500:
+                raise _HTTPStatusError(f"HTTP {response.status_code} from {urlsplit(url).netloc}")
+            if response.status_code != 200:
+                raise SMSCResponseError(
+                    f"HTTP {response.status_code} from {url}: "
+                    f"{redact(response.text[:200], self._secrets)!r}",
+                    retryable=False,
+                )
+            text = decode_body(response.content, response.headers.get("Content-Type"), self._secrets)
+            return parse_json_body(text, self._secrets)
+        finally:
+            response.close()
+
+    def _url(self, path: str, *, backup: bool) -> str:
+        parts = urlsplit(self.base_url)
+        netloc = f"www2.{parts.netloc}" if backup else parts.netloc
+        return f"{parts.scheme}://{netloc}{parts.path.rstrip('/')}{path}"
+
+    def _has_backup(self) -> bool:
+        # SMSC documents www2.<host> as the backup host; it exists only for real names, not for addresses.
+        return not is_loopback(self.host) and not _is_ip(self.host) and not self.host.startswith("www2.")
+
+    def _log_wait(self, seconds: float, reason: str) -> None:
+        resume = dt.datetime.fromtimestamp(self.clock.now() + seconds).astimezone()
+        self.log.info(
+            "SMSC request budget: %s; waiting %.0f s, resuming at %s",
+            reason,
+            seconds,
+            resume.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        )
+
+
+class _HTTPStatusError(Exception):
+    """An HTTP 5xx: transient by nature, retried."""
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        return False
+
+
+def _short(exc: Exception) -> str:
+    return type(exc).__name__ + (": " + str(exc).split("(Caused by")[-1].strip(" )")[:160] if str(exc) else "")
+
+
+def _with_advice(exc: SMSCError, attempts: int) -> SMSCError:
+    advice = {
+        SMSCAuthError: (
+            "check the login and password (or API key), and the account's IP allow-list; not retried, since "
+            "five failed logins in 30 minutes block the IP for 30 minutes"
+        ),
+        SMSCBlockedError: (
+            "SMSC has temporarily blocked this IP; wait at least 30 minutes before trying again, since every "
+            "request meanwhile extends the block"
+        ),
+        SMSCParameterError: "the request was rejected as malformed; not retried",
+    }[type(exc)]
+    new = type(exc)(f"{exc} — {advice} (after {attempts} attempt{'s' if attempts != 1 else ''})", code=exc.code)
+    new.attempts = attempts
+    return new
+
+
+def validate_base_url(base_url: str) -> str:
+    """``base_url`` without a trailing slash, or a ``ValueError`` that says what is wrong with it."""
+    parts = urlsplit(base_url)
+    if parts.username or parts.password or parts.query:
+        raise ValueError("base_url must not carry credentials or a query string; configure login/password or api_key")
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"base_url must look like https://smsc.kz, got {base_url!r}")
+    if parts.scheme != "https" and not is_loopback(parts.hostname):
+        raise ValueError(
+            f"base_url must use https:// (credentials travel in the request body); plain http is allowed only "
+            f"for loopback hosts such as the simulator, got {base_url!r}"
+        )
+    return base_url.rstrip("/")

@@ -1,0 +1,276 @@
+"""Parquet partitions that are replaced atomically, and the staging area that lets a long backfill stream.
+
+Layout: ``{data_dir}/{table}/date=YYYY-MM-DD/data.parquet``, one file a day. A new version is written beside
+the old one under a hidden name and moved over it with ``os.replace``, so a reader sees the old file or the
+new one, never half of either.
+
+A run stages its days under ``{data_dir}/.staging/{table}/{first}_{last}/``: each page's rows go to small
+per-day files, a day is consolidated into one file as soon as the backwards paging cursor has passed it (so
+memory does not grow with the range), and only when the whole walk is complete are the days moved into
+place. A run that dies leaves its staging and a cursor behind; the next run of the same range resumes there
+instead of spending the account's request budget again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from .schema import HISTORY_SCHEMA
+
+DATA_FILE = "data.parquet"
+# Written into each file's Parquet key-value metadata: how the partition was produced.
+META_KEY = b"smsc_dagster"
+
+
+def day_dir_name(day: dt.date) -> str:
+    return f"date={day.isoformat()}"
+
+
+def write_table_atomic(table: pa.Table, path: Path, metadata: dict[str, Any] | None = None) -> None:
+    """Write ``table`` to ``path`` through a hidden temporary file and an atomic rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if metadata is not None:
+        table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(metadata)})
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
+    try:
+        pq.write_table(table, tmp, compression="zstd")
+        with open(tmp, "rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def file_metadata(path: Path) -> dict[str, Any]:
+    """What :func:`write_table_atomic` recorded about how a file was produced ({} if nothing)."""
+    raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+    return json.loads(raw) if raw else {}
+
+
+class PartitionStore:
+    """The committed daily partitions of one table.
+
+    Example:
+        >>> store = PartitionStore("data", "sms_history")
+        >>> store.read(dt.date(2026, 11, 30)).num_rows
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str], table: str) -> None:
+        self.data_dir = Path(data_dir).resolve()
+        self.table = table
+        self.root = self.data_dir / table
+
+    def path(self, day: dt.date) -> Path:
+        return self.root / day_dir_name(day) / DATA_FILE
+
+    @property
+    def glob(self) -> str:
+        """The pattern that matches every committed partition file (and never a temporary one)."""
+        return str(self.root / "date=*" / DATA_FILE)
+
+    def days(self) -> list[dt.date]:
+        if not self.root.exists():
+            return []
+        return sorted(
+            dt.date.fromisoformat(p.parent.name.removeprefix("date="))
+            for p in self.root.glob(f"date=*/{DATA_FILE}")
+        )
+
+    def read(self, day: dt.date) -> pa.Table:
+        return pq.read_table(self.path(day), schema=HISTORY_SCHEMA)
+
+    def commit(self, day: dt.date, staged_file: Path) -> None:
+        """Move a finished staged file into place, replacing the day's previous version atomically."""
+        target = self.path(day)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staged_file, target)
+
+
+@dataclass
+class DayStats:
+    """What the UI shows about one partition."""
+
+    rows: int
+    cost: str
+    delivered: int
+    failed: int
+    pending: int
+    preview: str
+
+
+class StagedIngest:
+    """Stages one run's pages per day and commits the days when the paging walk is complete.
+
+    Args:
+        store: where committed partitions live.
+        first_day: first partition (local date) of the run.
+        last_day: last partition of the run.
+        timezone: the partitions' zone: a day is ``[00:00, 24:00)`` local time there.
+        signature: anything that must match for a later run to resume this staging (the request range...).
+    """
+
+    def __init__(
+        self,
+        store: PartitionStore,
+        first_day: dt.date,
+        last_day: dt.date,
+        timezone: str,
+        signature: dict[str, Any],
+    ) -> None:
+        self.store = store
+        self.first_day = first_day
+        self.last_day = last_day
+        self.zone = ZoneInfo(timezone)
+        self.signature = signature
+        self.dir = store.data_dir / ".staging" / store.table / f"{first_day.isoformat()}_{last_day.isoformat()}"
+        self.state_path = self.dir / "state.json"
+        self.state: dict[str, Any] = {"signature": signature, "cursor": None, "complete_before": None, "pages": 0}
+        self._open_days: set[dt.date] = set()
+        self._page_seq = 0
+
+    # -- resume -----------------------------------------------------------------------------------------
+
+    def resume_point(self) -> tuple[dt.date, int | None] | None:
+        """The cursor to resume from when a previous run of this same range left staging behind, else
+        ``None`` (and any stale staging is cleared)."""
+        if self.state_path.exists():
+            try:
+                saved = json.loads(self.state_path.read_text())
+            except ValueError:
+                saved = {}
+            if saved.get("signature") == self.signature and saved.get("cursor"):
+                self.state = saved
+                self._open_days = {
+                    dt.date.fromisoformat(p.name.removeprefix("date="))
+                    for p in self.dir.glob("date=*")
+                    if any(p.glob("page-*.parquet"))
+                }
+                self._page_seq = int(saved.get("pages", 0))
+                window_end, prev_id = saved["cursor"]
+                return dt.date.fromisoformat(window_end), prev_id
+        self.discard()
+        return None
+
+    def discard(self) -> None:
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    # -- pages ------------------------------------------------------------------------------------------
+
+    def day_start_ts(self, day: dt.date) -> int:
+        return int(dt.datetime.combine(day, dt.time(), self.zone).timestamp())
+
+    def add_page(self, table: pa.Table, cursor: tuple[dt.date, int | None], oldest_sent_ts: int | None) -> None:
+        """Stage one page's rows (already converted), then consolidate every day the cursor has passed.
+
+        Args:
+            table: the page's rows in the history schema; rows outside the run's days are dropped.
+            cursor: the client's resume cursor after this page.
+            oldest_sent_ts: the oldest ``send_timestamp`` on the page (all rows, before filtering).
+        """
+        in_range = pc.and_(
+            pc.greater_equal(table["date"], pa.scalar(self.first_day, pa.date32())),
+            pc.less_equal(table["date"], pa.scalar(self.last_day, pa.date32())),
+        )
+        table = table.filter(in_range)
+        self._page_seq += 1
+        if table.num_rows:
+            dates = table["date"].unique().to_pylist()
+            for day in dates:
+                rows = table.filter(pc.equal(table["date"], pa.scalar(day, pa.date32())))
+                path = self.dir / day_dir_name(day) / f"page-{self._page_seq:06d}.parquet"
+                write_table_atomic(rows, path)
+                self._open_days.add(day)
+        if oldest_sent_ts is not None:
+            passed = self.state.get("complete_before")
+            self.state["complete_before"] = oldest_sent_ts if passed is None else min(passed, oldest_sent_ts)
+        for day in sorted(self._open_days):
+            if self.day_start_ts(day) > (self.state["complete_before"] or 0) and self.state["complete_before"]:
+                self._consolidate(day)
+        self.state["cursor"] = [cursor[0].isoformat(), cursor[1]]
+        self.state["pages"] = self._page_seq
+        self._save_state()
+
+    def _save_state(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / f".state.{uuid.uuid4().hex}.tmp"
+        tmp.write_text(json.dumps(self.state))
+        os.replace(tmp, self.state_path)
+
+    def _consolidate(self, day: dt.date) -> None:
+        """Merge a day's staged page files into its one staged ``data.parquet``."""
+        day_dir = self.dir / day_dir_name(day)
+        parts = sorted(day_dir.glob("page-*.parquet"))
+        existing = day_dir / DATA_FILE
+        tables = [pq.read_table(p, schema=HISTORY_SCHEMA) for p in parts]
+        if existing.exists():
+            tables.append(pq.read_table(existing, schema=HISTORY_SCHEMA))
+        merged = dedupe(pa.concat_tables(tables)) if tables else HISTORY_SCHEMA.empty_table()
+        write_table_atomic(merged, existing)
+        for p in parts:
+            p.unlink()
+        self._open_days.discard(day)
+
+    # -- commit -----------------------------------------------------------------------------------------
+
+    def days(self) -> list[dt.date]:
+        n = (self.last_day - self.first_day).days + 1
+        return [self.first_day + dt.timedelta(days=i) for i in range(n)]
+
+    def commit(self, file_meta: dict[str, Any]) -> dict[dt.date, DayStats]:
+        """Consolidate what is left, write empty days, then move every day into place. Returns each day's
+        stats. Call only when the paging walk reached its end."""
+        for day in sorted(self._open_days):
+            self._consolidate(day)
+        stats: dict[dt.date, DayStats] = {}
+        staged: dict[dt.date, Path] = {}
+        for day in self.days():
+            path = self.dir / day_dir_name(day) / DATA_FILE
+            table = pq.read_table(path, schema=HISTORY_SCHEMA) if path.exists() else HISTORY_SCHEMA.empty_table()
+            table = table.sort_by([("int_id", "descending")])
+            write_table_atomic(table, path, metadata={**file_meta, "rows": table.num_rows, "date": day.isoformat()})
+            stats[day] = day_stats(table)
+            staged[day] = path
+        for day, path in staged.items():
+            self.store.commit(day, path)
+        self.discard()
+        return stats
+
+
+def dedupe(table: pa.Table) -> pa.Table:
+    """One row per ``int_id``, the most recently fetched one winning."""
+    if table.num_rows == 0:
+        return table
+    table = table.sort_by([("int_id", "descending"), ("fetched_at", "descending")])
+    ids = table["int_id"].combine_chunks()
+    if len(ids) < 2:
+        return table
+    keep = pc.not_equal(ids[1:], ids[:-1])
+    mask = pa.concat_arrays([pa.array([True]), keep.combine_chunks() if hasattr(keep, "combine_chunks") else keep])
+    return table.filter(mask)
+
+
+def day_stats(table: pa.Table) -> DayStats:
+    classes = table["status_class"].to_pylist() if table.num_rows else []
+    cost = pc.sum(table["cost"]).as_py() if table.num_rows else None
+    preview_cols = ["int_id", "sent_at", "phone", "operator", "status_name", "cost"]
+    preview = table.select(preview_cols).slice(0, 5).to_pandas().to_markdown(index=False) if table.num_rows else ""
+    return DayStats(
+        rows=table.num_rows,
+        cost=str(cost if cost is not None else "0"),
+        delivered=classes.count("delivered"),
+        failed=classes.count("failed"),
+        pending=classes.count("pending"),
+        preview=preview,
+    )
