@@ -22,7 +22,7 @@ HOUR_S = 3600.0
 MINUTE_S = 60.0
 # Added to every computed wait so that clock skew between us and the server never lets a request in
 # a hair before the server's window has moved.
-MARGIN_S = 1.0
+MARGIN_S = 2.0
 
 
 def default_budget_path() -> Path:
@@ -54,6 +54,7 @@ class RequestBudget:
         identical_per_minute: rolling-minute limit for requests with the same fingerprint.
         clock: time source; tests inject a fake or scaled clock.
         on_wait: called with (seconds, reason) before each wait, to tell the user when work resumes.
+        margin_s: extra wait after a window frees, covering clock skew and latency to the server.
 
     Example:
         >>> budget = RequestBudget("/tmp/budget.sqlite3", "smsc.kz|login:shop")
@@ -69,6 +70,7 @@ class RequestBudget:
         identical_per_minute: int = 3,
         clock: Clock | None = None,
         on_wait: Callable[[float, str], None] | None = None,
+        margin_s: float = MARGIN_S,
     ) -> None:
         if requests_per_hour < 1:
             raise ValueError(f"requests_per_hour must be at least 1, got {requests_per_hour}")
@@ -80,6 +82,7 @@ class RequestBudget:
         self.identical_per_minute = identical_per_minute
         self.clock = clock or SystemClock()
         self.on_wait = on_wait or self._log_wait
+        self.margin_s = margin_s
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             with self._connect() as conn:
@@ -141,10 +144,10 @@ class RequestBudget:
             ]
             wait, reason = 0.0, ""
             if len(hour) >= self.requests_per_hour:
-                wait = hour[len(hour) - self.requests_per_hour] + HOUR_S + MARGIN_S - now
+                wait = hour[len(hour) - self.requests_per_hour] + HOUR_S + self.margin_s - now
                 reason = f"{self.requests_per_hour} requests in the last hour spent"
             if len(same) >= self.identical_per_minute:
-                same_wait = same[len(same) - self.identical_per_minute] + MINUTE_S + MARGIN_S - now
+                same_wait = same[len(same) - self.identical_per_minute] + MINUTE_S + self.margin_s - now
                 if same_wait > wait:
                     wait = same_wait
                     reason = f"{self.identical_per_minute} identical requests in the last minute"

@@ -60,7 +60,10 @@ def split_range(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
     windows = []
     window_end = end
     while window_end >= start:
-        window_start = max(start, add_months(window_end, -6) + dt.timedelta(days=1))
+        window_start = add_months(window_end, -6) + dt.timedelta(days=1)
+        while add_months(window_start, 6) <= window_end:  # month-end clamping: 31.05 + 6 months is 30.11
+            window_start += dt.timedelta(days=1)
+        window_start = max(start, window_start)
         windows.append((window_start, window_end))
         window_end = window_start - dt.timedelta(days=1)
     return windows
