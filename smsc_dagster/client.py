@@ -111,9 +111,14 @@ class HistoryPage:
 
 @dataclass
 class ClientStats:
-    """What a client has spent so far; the pipeline reports it as run metadata."""
+    """What a client has spent so far; the pipeline reports it as run metadata.
+
+    ``requests`` counts history requests (the budgeted ones, retries included); ``balance_requests`` the
+    currency look-ups, which SMSC limits separately.
+    """
 
     requests: int = 0
+    balance_requests: int = 0
     retries: int = 0
     pages: int = 0
     rows: int = 0
@@ -338,7 +343,9 @@ class SMSCClient:
             attempts += 1
             if budgeted:
                 self.budget.acquire(fingerprint)
-            self.stats.requests += 1
+                self.stats.requests += 1
+            else:
+                self.stats.balance_requests += 1
             url = self._url(path, backup=use_backup)
             use_backup = False
             wait = self._backoff(attempts)

@@ -87,12 +87,13 @@ def build_smsc_definitions(
     ]
     checks += build_delivery_checks(delivery_key=delivery[0].key, channels=channels, data_dir=data_dir)
 
-    partitioned = [*history, delivery[0]]
     refresh_job = dg.define_asset_job(
         REFRESH_JOB,
-        selection=dg.AssetSelection.assets(*partitioned),
-        partitions_def=partitions_def,
-        description="Re-read recent history partitions and recompute delivery_daily for them.",
+        selection=dg.AssetSelection.assets(*history, *delivery),
+        description=(
+            "Re-read a range of history partitions in one paging walk, recompute delivery_daily for them, then "
+            "rebuild the rollups: run it with a partition range (the schedule does)."
+        ),
     )
     rollup_job = dg.define_asset_job(
         "smsc_rollups",
@@ -136,8 +137,11 @@ def build_smsc_definitions(
         ),
     )
     def rollups_after_refresh(context: dg.RunStatusSensorContext) -> dg.RunRequest | dg.SkipReason:
-        selection = set(context.dagster_run.asset_selection or ())
-        if delivery[0].key not in selection or rollup_keys <= selection:
+        records = context.instance.get_records_for_run(
+            run_id=context.dagster_run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION, limit=100_000
+        ).records
+        materialized = {r.event_log_entry.dagster_event.asset_key for r in records if r.event_log_entry.dagster_event}
+        if delivery[0].key not in materialized or rollup_keys <= materialized:
             return dg.SkipReason("the run did not rewrite delivery_daily, or rebuilt the rollups itself")
         return dg.RunRequest(run_key=f"rollups-after-{context.dagster_run.run_id}")
 

@@ -57,10 +57,10 @@ HISTORY_COLUMNS: tuple[Column, ...] = (
     Column("operator", pa.string(), "Recipient's operator as SMSC names it."),
     Column("region", pa.string(), "Recipient's region."),
     Column("crc", pa.string(), "SMSC's message checksum, kept as text."),
-    Column("sent_at", pa.timestamp("s", tz="UTC"), "When the message was sent (from send_timestamp).", True),
+    Column("sent_at", pa.timestamp("us", tz="UTC"), "When the message was sent (from send_timestamp).", True),
     Column(
         "status_changed_at",
-        pa.timestamp("s", tz="UTC"),
+        pa.timestamp("us", tz="UTC"),
         "When the status last changed (from last_timestamp).",
     ),
     Column("date", pa.date32(), "The partition: sent_at's local date in the pipeline's time zone.", True),
@@ -151,8 +151,8 @@ def rows_to_table(
     columns["status_class"] = _status_classes(columns["status"])
     columns["cost"] = _cost_column(rows)
     columns["currency"] = pa.array([currency] * n, pa.string())
-    columns["sent_at"] = send_ts.cast(pa.timestamp("s", tz="UTC"))
-    columns["status_changed_at"] = _int_column(rows, "last_timestamp", pa.int64()).cast(pa.timestamp("s", tz="UTC"))
+    columns["sent_at"] = _epoch_seconds(send_ts)
+    columns["status_changed_at"] = _epoch_seconds(_int_column(rows, "last_timestamp", pa.int64()))
     columns["date"] = local_dates(columns["sent_at"], timezone)
     columns["fetched_at"] = pa.array([fetched_at] * n, pa.timestamp("us", tz="UTC"))
     columns["extra"] = pa.array(
@@ -162,9 +162,14 @@ def rows_to_table(
     return pa.Table.from_arrays([columns[c.name] for c in HISTORY_COLUMNS], schema=HISTORY_SCHEMA)
 
 
+def _epoch_seconds(seconds: pa.Array) -> pa.Array:
+    # Parquet has no second-precision timestamps; microseconds round-trip exactly.
+    return seconds.cast(pa.timestamp("s", tz="UTC")).cast(pa.timestamp("us", tz="UTC"))
+
+
 def local_dates(timestamps: pa.Array, timezone: str) -> pa.Array:
     """The local calendar date of each UTC timestamp in ``timezone``."""
-    return pc.local_timestamp(timestamps.cast(pa.timestamp("s", tz=timezone))).cast(pa.date32())
+    return pc.local_timestamp(timestamps.cast(pa.timestamp("us", tz=timezone))).cast(pa.date32())
 
 
 def _status_classes(status: pa.Array) -> pa.Array:
