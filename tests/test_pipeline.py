@@ -251,3 +251,97 @@ def test_rollups_follow_a_backfill_launched_without_them(tmp_path, clock):
             request = sensor(context)
     assert isinstance(request, dg.RunRequest) and request.run_key == f"rollups-after-{result.run_id}"
     assert sensor.job_name == "smsc_rollups"
+
+
+def test_email_history_is_its_own_asset_and_table(tmp_path, clock):
+    account = SimulatedAccount(seed=40, messages_per_day=120, emails_per_day=25)
+    with pipeline(tmp_path, account, clock=clock, channels=("sms", "email")) as p:
+        p.run("2026-10-07")
+        sms, email = p.partition("2026-10-07"), p.partition("2026-10-07", "email_history")
+        truth_sms, truth_email = p.truth("2026-10-07"), p.truth("2026-10-07", channel="email")
+        formats = sorted({r.params["format"] for r in p.sim.history_requests()})
+        daily = p.sql("SELECT channel, sum(messages) FROM smsc.delivery_daily GROUP BY channel ORDER BY channel")
+        views = p.sql("SELECT view_name FROM duckdb_views() WHERE schema_name = 'smsc' ORDER BY 1")
+    assert ids(sms) == ids(truth_sms) and ids(email) == ids(truth_email) and email
+    assert {r["channel"] for r in email} == {"email"} and {r["type"] for r in email} == {8}
+    assert formats == ["0", "8"]
+    assert daily == [("email", len(email)), ("sms", len(sms))]
+    assert views == [("email_history",), ("sms_history",)]
+
+
+def test_failed_run_keeps_stored_partitions_and_the_rerun_resumes_without_refetching(tmp_path, clock):
+    account = SimulatedAccount(seed=41, messages_per_day=1500)
+    with pipeline(tmp_path, account, clock=clock, max_retries=0) as p:
+        p.run("2026-10-01", "2026-10-06")
+        before = {str(f.relative_to(p.data_dir)): f.read_bytes() for f in (p.data_dir / "sms_history").rglob("*.parquet")}
+        clock.advance(86_400)  # statuses move on: the re-read really is a new version
+        p.sim.reset_log()
+        from smsc_dagster.testing import FaultPlan
+
+        # the 5th request of the next walk hits an IP block: the run must fail naming it
+        p.sim.set_faults(FaultPlan(schedule={5: "error_4"}))
+        failed = p.run("2026-10-01", "2026-10-06", raise_on_error=False)
+        assert not failed.success
+        error = next(e for e in failed.all_events if e.is_step_failure).event_specific_data.error
+        assert error.cause.cls_name == "SMSCBlockedError" and "temporarily blocked this IP" in error.cause.message
+        after_failure = {
+            str(f.relative_to(p.data_dir)): f.read_bytes() for f in (p.data_dir / "sms_history").rglob("*.parquet")
+        }
+        assert after_failure == before  # nothing stored changed, nothing half-written is visible
+        staged = list((p.data_dir / ".staging").rglob("state.json"))
+        assert len(staged) == 1
+        done_before_failure = len(p.sim.history_requests())
+        assert done_before_failure == 5
+
+        p.sim.set_faults(None)
+        p.run("2026-10-01", "2026-10-06")
+        resumed = p.sim.history_requests()[done_before_failure:]
+        total_pages = len(p.sim.expected_rows(*account.day_range(dt.date(2026, 9, 30), dt.date(2026, 10, 6)))) // 1000 + 1
+        # the four pages read before the failure are not read again: the walk resumes at the blocked page
+        assert len(resumed) == total_pages - 4
+        assert resumed[0].params["prev_id"] == p.sim.history_requests()[4].params["prev_id"]
+        for day in (f"2026-10-0{i}" for i in range(1, 7)):
+            assert ids(p.partition(day)) == ids(p.truth(day)), day
+        assert not (p.data_dir / ".staging" / "sms_history").exists() or not any((p.data_dir / ".staging" / "sms_history").iterdir())
+
+
+READER = """
+import sys, time, duckdb
+from smsc_dagster.warehouse import Warehouse
+data_dir, stop_file = sys.argv[1], sys.argv[2]
+import os
+reads = errors = 0
+while not os.path.exists(stop_file):
+    try:
+        duckdb.sql(f"SELECT count(*) FROM read_parquet('{data_dir}/sms_history/date=*/data.parquet')").fetchall()
+        with Warehouse(data_dir).connect(read_only=True) as con:
+            con.execute("SELECT count(*) FROM smsc.delivery_daily").fetchall()
+        reads += 1
+    except Exception as exc:
+        errors += 1
+        print(type(exc).__name__, exc, file=sys.stderr)
+    time.sleep(0.02)
+print(reads, errors)
+"""
+
+
+def test_a_notebook_reading_while_runs_write_never_fails_either_side(tmp_path, clock):
+    import subprocess
+    import sys
+
+    account = SimulatedAccount(seed=42, messages_per_day=400)
+    with pipeline(tmp_path, account, clock=clock) as p:
+        p.run("2026-10-01")  # the tables exist before the reader starts
+        stop = tmp_path / "stop"
+        reader = subprocess.Popen(
+            [sys.executable, "-c", READER, str(p.data_dir), str(stop)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            results = [p.run("2026-10-01", "2026-10-04").success for _ in range(3)]
+        finally:
+            stop.write_text("")
+            out, err = reader.communicate(timeout=60)
+        reads, errors = map(int, out.split())
+    assert results == [True, True, True]
+    assert errors == 0, err
+    assert reads > 10

@@ -455,6 +455,13 @@ class SMSCSimulator:
         """The ``get_messages`` requests to ``/sys/get.php`` only."""
         return [r for r in self.requests if r.path == HISTORY_PATH and r.params.get("get_messages") == "1"]
 
+    def set_faults(self, faults: FaultPlan | None) -> None:
+        """Replace the fault plan mid-test; its schedule counts requests from the next one on."""
+        with self._log_lock:
+            self.faults = faults
+            self._fault_index = 0
+            self._fault_rng = random.Random(faults.seed if faults is not None else 0)
+
     def reset_log(self) -> None:
         """Forget the logged requests (limits and fault counters are kept; requests in flight stay)."""
         with self._log_lock:
