@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import pyarrow.compute as pc
 
+from .io_manager import IO_MANAGER_KEY
 from .resource import SMSCResource
 from .schema import HISTORY_COLUMNS, column_schema, rows_to_table
 from .storage import DayStats, PartitionStore, StagedIngest
@@ -89,6 +90,7 @@ def build_history_asset(
         pool=API_POOL,
         group_name=GROUP,
         kinds={"parquet"},
+        io_manager_key=IO_MANAGER_KEY,
         required_resource_keys={resource_key},
         description=(
             f"Every {channel.upper() if channel == 'sms' else 'e-mail'} message SMSC sent for the account, one "
@@ -199,6 +201,7 @@ def build_delivery_assets(
         pool=DUCKDB_POOL,
         group_name=GROUP,
         kinds={"duckdb"},
+        io_manager_key=IO_MANAGER_KEY,
         description=(
             "Delivery rate and cost per day, channel, country and operator (DuckDB table smsc.delivery_daily). "
             "Recomputed from the history for the run's partitions, replacing them in one transaction."
@@ -239,6 +242,7 @@ def build_delivery_assets(
             pool=DUCKDB_POOL,
             group_name=GROUP,
             kinds={"duckdb"},
+            io_manager_key=IO_MANAGER_KEY,
             description=(
                 f"Delivery rate and cost per {'channel, country and operator' if by == 'operator' else 'channel and country'} "
                 f"over every loaded day (DuckDB table smsc.delivery_by_{by})."

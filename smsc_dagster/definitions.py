@@ -9,6 +9,7 @@
 | ``SMSC_DATA_DIR`` | Parquet and DuckDB files | ``./data`` |
 | ``SMSC_CHANNELS`` | comma-separated ``sms``/``email`` | ``sms`` |
 | ``SMSC_LOOKBACK_DAYS`` | days the schedule re-reads | ``3`` |
+| ``SMSC_SCHEDULE_CRON`` | when the refresh runs, in ``SMSC_TIMEZONE`` | ``30 5 * * *`` |
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 
-from .pipeline import build_smsc_definitions
+from .pipeline import SCHEDULE_CRON, build_smsc_definitions
 from .resource import SMSCResource
 
 
@@ -30,6 +31,7 @@ def definitions_from_env():
         channels=tuple(c.strip() for c in (os.environ.get("SMSC_CHANNELS") or "sms").split(",") if c.strip()),
         lookback_days=int(os.environ.get("SMSC_LOOKBACK_DAYS") or 3),
         resource=SMSCResource.from_env(),
+        schedule_cron=os.environ.get("SMSC_SCHEDULE_CRON") or SCHEDULE_CRON,
     )
 
 

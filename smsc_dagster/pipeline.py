@@ -10,6 +10,7 @@ import dagster as dg
 
 from .assets import build_delivery_assets, build_history_asset
 from .checks import build_delivery_checks, build_history_checks
+from .io_manager import IO_MANAGER_KEY, io_manager_for
 from .resource import SMSCResource
 from .storage import PartitionStore
 from .warehouse import HISTORY_TABLES
@@ -151,5 +152,5 @@ def build_smsc_definitions(
         jobs=[refresh_job, rollup_job],
         schedules=[daily_refresh],
         sensors=[rollups_after_refresh],
-        resources={"smsc": resource or SMSCResource.from_env()},
+        resources={"smsc": resource or SMSCResource.from_env(), IO_MANAGER_KEY: io_manager_for(data_dir)},
     )

@@ -345,3 +345,16 @@ def test_a_notebook_reading_while_runs_write_never_fails_either_side(tmp_path, c
     assert results == [True, True, True]
     assert errors == 0, err
     assert reads > 10
+
+
+def test_asset_values_load_through_the_definitions(tmp_path, clock):
+    account = SimulatedAccount(seed=43, messages_per_day=150)
+    with pipeline(tmp_path, account, clock=clock) as p:
+        p.run("2026-10-08", "2026-10-09")
+        day = p.defs.load_asset_value(["smsc", "sms_history"], partition_key="2026-10-09", instance=p.instance)
+        daily = p.defs.load_asset_value(["smsc", "delivery_daily"], partition_key="2026-10-09", instance=p.instance)
+        rollup = p.defs.load_asset_value(["smsc", "delivery_by_operator"], instance=p.instance)
+        truth = p.truth("2026-10-09")
+    assert list(day["int_id"]) == ids(truth)
+    assert int(daily["messages"].sum()) == len(truth) and set(daily["date"].astype(str)) == {"2026-10-09"}
+    assert int(rollup["messages"].sum()) == len(truth) + len(p.truth("2026-10-08"))
