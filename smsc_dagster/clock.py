@@ -96,11 +96,12 @@ class ScaledClock:
 
 CLOCK_SPEED_ENV = "SMSC_CLOCK_SPEED"
 CLOCK_ORIGIN_ENV = "SMSC_CLOCK_ORIGIN"
+CLOCK_START_ENV = "SMSC_CLOCK_START"
 
 
 def clock_from_env() -> Clock:
-    """The clock a process should use: a :class:`ScaledClock` when ``SMSC_CLOCK_SPEED`` (and
-    ``SMSC_CLOCK_ORIGIN``) are set — how tests speed up Dagster's own run processes, which they cannot hand
+    """The clock a process should use: a :class:`ScaledClock` when ``SMSC_CLOCK_SPEED`` and
+    ``SMSC_CLOCK_ORIGIN`` (optionally ``SMSC_CLOCK_START``) are set — how tests speed up Dagster's own run processes, which they cannot hand
     a clock object — else the system clock."""
     import os
 
@@ -110,4 +111,5 @@ def clock_from_env() -> Clock:
     origin = os.environ.get(CLOCK_ORIGIN_ENV)
     if not origin:
         raise ValueError(f"{CLOCK_SPEED_ENV} is set but {CLOCK_ORIGIN_ENV} is not")
-    return ScaledClock(speed=float(speed), origin=float(origin))
+    start = os.environ.get(CLOCK_START_ENV)
+    return ScaledClock(speed=float(speed), origin=float(origin), start=float(start) if start else None)

@@ -82,7 +82,7 @@ WORKER = textwrap.dedent(
     clock = ScaledClock(speed=float(speed), origin=float(origin), start=float(sys.argv[7]))
     # The margin covers request latency; on a clock running `speed` times fast, latency grows as much.
     budget = RequestBudget(ledger, account_key(base_url.split("//")[1], login="demo"), clock=clock,
-                           margin_s=0.25 * float(speed))
+                           margin_s=1.0 * float(speed))
     client = SMSCClient(login="demo", password="demo-password", base_url=base_url, clock=clock, budget=budget)
     ids = [int(r["int_id"]) for p in client.iter_history(dt.date.fromisoformat(start), dt.date.fromisoformat(end))
            for r in p.rows]
