@@ -85,10 +85,10 @@ def run_fault_case(kind: str, workdir: Path, *, days: int = 30, per_day: int = 3
     data_dir = workdir / "data"
     start = dt.datetime(2026, 11, 2, tzinfo=dt.timezone.utc).timestamp()
     account = SimulatedAccount(seed=seed, messages_per_day=per_day)
-    with scaled_time(SPEED, start) as clock, SMSCSimulator(account, clock=clock, slow_seconds=1.0) as sim:
+    with scaled_time(SPEED, start) as clock, SMSCSimulator(account, clock=clock, slow_seconds=3.0) as sim:
         resource = SMSCResource(
             login=account.login, password=account.password, base_url=sim.base_url,
-            budget_path=str(workdir / "budget.sqlite3"), timeout_s=0.5, max_retries=5,
+            budget_path=str(workdir / "budget.sqlite3"), timeout_s=2.0, max_retries=5,
         )
         defs = build_smsc_definitions(start_date="2026-09-01", timezone=TIMEZONE, data_dir=str(data_dir),
                                       resource=resource)

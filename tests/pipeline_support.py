@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -90,14 +91,15 @@ def pipeline(
     home.mkdir(exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
     with SMSCSimulator(account, clock=clock, faults=faults) as sim:
-        resource = SMSCResource(
-            login=account.login,
-            password=account.password,
-            base_url=sim.base_url,
-            api_timezone=account.timezone,
-            budget_path=str(tmp_path / "budget.sqlite3"),
+        config = {
+            "login": account.login,
+            "password": account.password,
+            "base_url": sim.base_url,
+            "api_timezone": account.timezone,
+            "budget_path": str(tmp_path / "budget.sqlite3"),
             **resource_kwargs,
-        )
+        }
+        resource = SMSCResource(**config)
         defs = build_smsc_definitions(
             start_date=start_date,
             timezone=timezone,
@@ -121,3 +123,60 @@ def row(int_id: int, send_ts: int, **fields) -> dict:
     }
     base.update(fields)
     return base
+
+
+# A Dagster run in its own process, as a user's would be: the package's Definitions configured from SMSC_*.
+RUNNER = """
+import os, sys
+import dagster as dg
+from smsc_dagster.definitions import definitions_from_env
+first, last = sys.argv[1:3]
+job = definitions_from_env().resolve_job_def("smsc_refresh")
+result = job.execute_in_process(
+    instance=dg.DagsterInstance.get(),
+    tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
+    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
+)
+print("success" if result.success else "failure")
+"""
+
+
+def env_for(sim, tmp_path: Path) -> dict[str, str]:
+    """The environment of a process that runs the package's code location against ``sim``."""
+    home = tmp_path / "dagster_home"
+    home.mkdir(exist_ok=True)
+    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSC_")}
+    env.update(
+        DAGSTER_HOME=str(home),
+        SMSC_LOGIN=sim.account.login,
+        SMSC_PASSWORD=sim.account.password,
+        SMSC_BASE_URL=sim.base_url,
+        SMSC_DATA_DIR=str(tmp_path / "data"),
+        SMSC_START_DATE="2026-09-01",
+        SMSC_TIMEZONE="Asia/Almaty",
+    )
+    return env
+
+
+
+
+# A notebook-style reader: polls the Parquet files and the warehouse (read-only) until a stop file appears.
+READER = """
+import sys, time, duckdb
+from smsc_dagster.warehouse import Warehouse
+data_dir, stop_file = sys.argv[1], sys.argv[2]
+import os
+reads = errors = 0
+while not os.path.exists(stop_file):
+    try:
+        duckdb.sql(f"SELECT count(*) FROM read_parquet('{data_dir}/sms_history/date=*/data.parquet')").fetchall()
+        with Warehouse(data_dir).connect(read_only=True) as con:
+            con.execute("SELECT count(*) FROM smsc.delivery_daily").fetchall()
+        reads += 1
+    except Exception as exc:
+        errors += 1
+        print(type(exc).__name__, exc, file=sys.stderr)
+    time.sleep(0.02)
+print(reads, errors)
+"""

@@ -3,7 +3,6 @@ and the re-run completes exactly without fetching again the pages read before th
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import signal
@@ -15,39 +14,7 @@ import pyarrow.parquet as pq
 
 from smsc_dagster.testing import FaultPlan, SimulatedAccount, SMSCSimulator
 
-from .pipeline_support import local_day_span
-
-RUNNER = """
-import os, sys
-import dagster as dg
-from smsc_dagster.definitions import definitions_from_env
-first, last = sys.argv[1:3]
-job = definitions_from_env().resolve_job_def("smsc_refresh")
-result = job.execute_in_process(
-    instance=dg.DagsterInstance.get(),
-    tags={"dagster/asset_partition_range_start": first, "dagster/asset_partition_range_end": last},
-    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}},
-)
-print("success" if result.success else "failure")
-"""
-
-
-def env_for(sim, tmp_path) -> dict[str, str]:
-    home = tmp_path / "dagster_home"
-    home.mkdir(exist_ok=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SMSC_")}
-    env.update(
-        DAGSTER_HOME=str(home),
-        SMSC_LOGIN=sim.account.login,
-        SMSC_PASSWORD=sim.account.password,
-        SMSC_BASE_URL=sim.base_url,
-        SMSC_DATA_DIR=str(tmp_path / "data"),
-        SMSC_START_DATE="2026-09-01",
-        SMSC_TIMEZONE="Asia/Almaty",
-    )
-    return env
-
+from .pipeline_support import RUNNER, env_for, local_day_span
 
 def files(data_dir) -> dict[str, bytes]:
     return {str(p.relative_to(data_dir)): p.read_bytes() for p in sorted((data_dir / "sms_history").glob("date=*/*"))}

@@ -16,7 +16,7 @@ from smsc_dagster.schema import HISTORY_SCHEMA
 from smsc_dagster.testing import SimulatedAccount
 
 from .conftest import NOW
-from .pipeline_support import local_day_span, pipeline, row
+from .pipeline_support import READER, local_day_span, pipeline, row
 
 
 def ids(rows) -> list[int]:
@@ -303,26 +303,6 @@ def test_failed_run_keeps_stored_partitions_and_the_rerun_resumes_without_refetc
         for day in (f"2026-10-0{i}" for i in range(1, 7)):
             assert ids(p.partition(day)) == ids(p.truth(day)), day
         assert not (p.data_dir / ".staging" / "sms_history").exists() or not any((p.data_dir / ".staging" / "sms_history").iterdir())
-
-
-READER = """
-import sys, time, duckdb
-from smsc_dagster.warehouse import Warehouse
-data_dir, stop_file = sys.argv[1], sys.argv[2]
-import os
-reads = errors = 0
-while not os.path.exists(stop_file):
-    try:
-        duckdb.sql(f"SELECT count(*) FROM read_parquet('{data_dir}/sms_history/date=*/data.parquet')").fetchall()
-        with Warehouse(data_dir).connect(read_only=True) as con:
-            con.execute("SELECT count(*) FROM smsc.delivery_daily").fetchall()
-        reads += 1
-    except Exception as exc:
-        errors += 1
-        print(type(exc).__name__, exc, file=sys.stderr)
-    time.sleep(0.02)
-print(reads, errors)
-"""
 
 
 def test_a_notebook_reading_while_runs_write_never_fails_either_side(tmp_path, clock):
