@@ -13,6 +13,7 @@ import logging
 import os
 import sqlite3
 from collections.abc import Callable
+from typing import Any
 from pathlib import Path
 
 from .clock import Clock, SystemClock
@@ -55,6 +56,7 @@ class RequestBudget:
         clock: time source; tests inject a fake or scaled clock.
         on_wait: called with (seconds, reason) before each wait, to tell the user when work resumes.
         margin_s: extra wait after a window frees, covering clock skew and latency to the server.
+        logger: where the default ``on_wait`` logs (e.g. Dagster's ``context.log``).
 
     Example:
         >>> budget = RequestBudget("/tmp/budget.sqlite3", "smsc.kz|login:shop")
@@ -71,6 +73,7 @@ class RequestBudget:
         clock: Clock | None = None,
         on_wait: Callable[[float, str], None] | None = None,
         margin_s: float = MARGIN_S,
+        logger: logging.Logger | Any | None = None,
     ) -> None:
         if requests_per_hour < 1:
             raise ValueError(f"requests_per_hour must be at least 1, got {requests_per_hour}")
@@ -82,6 +85,7 @@ class RequestBudget:
         self.identical_per_minute = identical_per_minute
         self.clock = clock or SystemClock()
         self.on_wait = on_wait or self._log_wait
+        self.log = logger or logging.getLogger("smsc_dagster")
         self.margin_s = margin_s
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -180,8 +184,8 @@ class RequestBudget:
 
     def _log_wait(self, seconds: float, reason: str) -> None:
         resume = dt.datetime.fromtimestamp(self.clock.now() + seconds).astimezone()
-        logging.getLogger("smsc_dagster").info(
-            "SMSC request budget: %s; waiting %.0f s (resuming at %s)",
+        self.log.info(
+            "SMSC request budget: %s; waiting %.0f s, resuming at %s",
             reason,
             seconds,
             resume.strftime("%Y-%m-%d %H:%M:%S %Z"),

@@ -192,7 +192,7 @@ class SMSCClient:
             requests_per_hour=requests_per_hour,
             identical_per_minute=identical_per_minute,
             clock=self.clock,
-            on_wait=self._log_wait,
+            logger=self.log,
         )
         self.stats = ClientStats()
 
@@ -415,15 +415,6 @@ class SMSCClient:
     def _has_backup(self) -> bool:
         # SMSC documents www2.<host> as the backup host; it exists only for real names, not for addresses.
         return not is_loopback(self.host) and not _is_ip(self.host) and not self.host.startswith("www2.")
-
-    def _log_wait(self, seconds: float, reason: str) -> None:
-        resume = dt.datetime.fromtimestamp(self.clock.now() + seconds).astimezone()
-        self.log.info(
-            "SMSC request budget: %s; waiting %.0f s, resuming at %s",
-            reason,
-            seconds,
-            resume.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        )
 
 
 class _HTTPStatusError(Exception):
