@@ -144,6 +144,10 @@ def build_smsc_definitions(
         materialized = {r.event_log_entry.dagster_event.asset_key for r in records if r.event_log_entry.dagster_event}
         if delivery[0].key not in materialized or rollup_keys <= materialized:
             return dg.SkipReason("the run did not rewrite delivery_daily, or rebuilt the rollups itself")
+        backfill_id = context.dagster_run.tags.get("dagster/backfill")
+        backfill = context.instance.get_backfill(backfill_id) if backfill_id else None
+        if backfill is not None and rollup_keys <= set(backfill.asset_selection or ()):
+            return dg.SkipReason("the rollups are part of the same backfill, which rebuilds them in a run of their own")
         return dg.RunRequest(run_key=f"rollups-after-{context.dagster_run.run_id}")
 
     return dg.Definitions(

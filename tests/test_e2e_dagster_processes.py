@@ -196,7 +196,8 @@ def keys_of(run: dict) -> set[str]:
 
 @pytest.fixture
 def account() -> SimulatedAccount:
-    return SimulatedAccount(seed=41, messages_per_day=300, timezone=API_TIMEZONE)
+    # A distinctive password, so the scan at the end can look for it in everything the processes wrote.
+    return SimulatedAccount(seed=41, messages_per_day=300, timezone=API_TIMEZONE, password="E2e-Secret-Pw-5521")
 
 
 @pytest.fixture
@@ -486,3 +487,10 @@ def test_backfill_and_schedule_through_webserver_and_daemon(dagster, sim, accoun
     assert refreshed == [(d, sorted(int(r["int_id"]) for r in truth(sim, d))) for d in lookback]
     # Nothing is left running when the processes are stopped (the rollups sensor's run is long finished).
     wait_for("every run to finish", lambda: not dagster.runs(statuses=UNFINISHED), 60, dagster, every_s=2)
+
+    # ---------------------------------------------------------------- 3. no credential in anything written
+    # Instance storage (runs, event logs, schedules), compute logs, data files and the processes' own logs.
+    written = [f for f in dagster.tmp_path.rglob("*") if f.is_file()]
+    compute_logs = [f for f in written if f.suffix in (".out", ".err", ".complete") and "compute_logs" in str(f)]
+    assert compute_logs, "expected the run workers' compute logs under DAGSTER_HOME"
+    assert [str(f) for f in written if account.password.encode() in f.read_bytes()] == []
