@@ -106,6 +106,10 @@ def int_id_of(row: Any) -> int | None:
     if not isinstance(row, dict):
         return None
     value = row.get("int_id")
+    if type(value) is int:  # the common cases first: called once per row of every page
+        return value
+    if type(value) is str and value.isdigit():
+        return int(value)
     if isinstance(value, bool):
         return None
     if isinstance(value, int):
