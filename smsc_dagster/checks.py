@@ -4,10 +4,13 @@
 from collections.abc import Sequence
 
 import dagster as dg
+import duckdb
 
 from .schema import REQUIRED_COLUMNS
 from .storage import PartitionStore, file_metadata
 from .warehouse import Warehouse
+
+CHECK_MEMORY_LIMIT = "96MB"
 
 
 def build_history_checks(
@@ -19,9 +22,11 @@ def build_history_checks(
     def query(sql: str) -> list[tuple]:
         if not store.days():
             return []
-        import duckdb
-
-        with duckdb.connect() as conn:  # in-memory: reading Parquet never touches the warehouse's lock
+        # In memory, so reading Parquet never touches the warehouse's lock; with a memory limit and a spill
+        # directory, so a GROUP BY over years of history stays small instead of growing with it.
+        spill = store.data_dir / ".staging" / "checks_spill"
+        config = {"memory_limit": CHECK_MEMORY_LIMIT, "threads": 1, "temp_directory": str(spill)}
+        with duckdb.connect(config=config) as conn:
             return conn.execute(sql.format(source=source)).fetchall()
 
     @dg.asset_check(asset=history_key, name="int_id_unique", description="No int_id appears twice in the history.")
