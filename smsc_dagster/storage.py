@@ -202,8 +202,10 @@ class StagedIngest:
         if oldest_sent_ts is not None:
             passed = self.state.get("complete_before")
             self.state["complete_before"] = oldest_sent_ts if passed is None else min(passed, oldest_sent_ts)
-        for day in sorted(self._open_days):
-            if self.day_start_ts(day) > (self.state["complete_before"] or 0) and self.state["complete_before"]:
+        # Rows come newest first: once the walk has reached a send time before a day's start, that day is whole.
+        cursor_ts = self.state["complete_before"]
+        if cursor_ts is not None:
+            for day in sorted(d for d in self._open_days if self.day_start_ts(d) > cursor_ts):
                 self._consolidate(day)
         self.state["cursor"] = [cursor[0].isoformat(), cursor[1]]
         self.state["pages"] = self._page_seq
