@@ -232,7 +232,7 @@ def write_section(
     section = {
         "name": name,
         "title": title,
-        "command": f"cd {ROOT} && {command_line()}",
+        "command": command_line(),  # run from the repository root
         "machine": machine(),
         "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "elapsed_s": round(time.perf_counter() - started, 1),

@@ -329,7 +329,7 @@ def main() -> None:
     out = MODES[spec["mode"]](spec)
     out["mode"] = spec["mode"]
     if "smsc_dagster.schema" in sys.modules:  # which copy of the package ran (the baseline runs another)
-        out["package"] = str(Path(sys.modules["smsc_dagster.schema"].__file__).parent)
+        out["package"] = Path(sys.modules["smsc_dagster.schema"].__file__).parent.name  # which copy ran (no machine path)
     out["peak_rss_mb"] = peak_rss_mb()
     emit(out)
 

@@ -52,7 +52,7 @@ def main() -> None:
         if proc.returncode != 0:
             failures.append(name)
     summary = {
-        "command": f"cd {ROOT} && {command_line()}",
+        "command": command_line(),  # run from the repository root
         "elapsed_s": time.perf_counter() - started,
         "finished": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "timings": timings,
