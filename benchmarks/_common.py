@@ -283,3 +283,19 @@ def render_results(run_all: dict[str, Any] | None = None) -> None:
             out.append(f"Machine: {machine_line(s['machine'])}")
         out += ["", s["markdown"].strip(), ""]
     RESULTS_MD.write_text("\n".join(out).rstrip() + "\n")
+
+
+def no_wait_resource(spec: dict, workdir: Path):
+    """The SMSCResource a benchmark worker uses: the simulator's account, a private ledger, and a budget so
+    large that nothing ever waits (the simulator's limits are off too)."""
+    from smsc_dagster import SMSCResource
+
+    return SMSCResource(
+        login=spec["login"],
+        password=spec["password"],
+        base_url=spec["base_url"],
+        api_timezone=API_TZ,
+        budget_path=str(workdir / "budget.sqlite3"),
+        requests_per_hour=NO_WAIT_PER_HOUR,
+        identical_per_minute=NO_WAIT_PER_HOUR,
+    )

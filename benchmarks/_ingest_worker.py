@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import API_TZ, NO_WAIT_PER_HOUR, emit, peak_rss_mb, pin_to_cpu  # noqa: E402
+from _common import NO_WAIT_PER_HOUR, no_wait_resource, emit, peak_rss_mb, pin_to_cpu  # noqa: E402
 
 PAGE = 1000
 
@@ -196,21 +196,13 @@ def ours_client_http(spec: dict) -> dict:
 def ours_dagster_http(spec: dict) -> dict:
     import dagster as dg
 
-    from smsc_dagster import SMSCResource, build_smsc_definitions
+    from smsc_dagster import build_smsc_definitions
 
     workdir = Path(spec["workdir"])
     home = workdir / "dagster_home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
-    resource = SMSCResource(
-        login=spec["login"],
-        password=spec["password"],
-        base_url=spec["base_url"],
-        api_timezone=API_TZ,
-        budget_path=str(workdir / "budget.sqlite3"),
-        requests_per_hour=NO_WAIT_PER_HOUR,
-        identical_per_minute=NO_WAIT_PER_HOUR,
-    )
+    resource = no_wait_resource(spec, workdir)
     defs = build_smsc_definitions(
         start_date=spec["warmup_day"], timezone=spec["timezone"], data_dir=str(workdir / "data"), resource=resource
     )

@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from _common import API_TZ, NO_WAIT_PER_HOUR, current_rss_mb, emit, peak_rss_mb, pin_to_cpu  # noqa: E402
+from _common import no_wait_resource, current_rss_mb, emit, peak_rss_mb, pin_to_cpu  # noqa: E402
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 
@@ -28,20 +28,12 @@ def main() -> None:
     import dagster as dg
     import pyarrow.parquet as pq
 
-    from smsc_dagster import SMSCResource, build_smsc_definitions
+    from smsc_dagster import build_smsc_definitions
 
     workdir = Path(spec["workdir"])
     workdir.mkdir(parents=True, exist_ok=True)
     data_dir = workdir / "data"
-    resource = SMSCResource(
-        login=spec["login"],
-        password=spec["password"],
-        base_url=spec["base_url"],
-        api_timezone=API_TZ,
-        budget_path=str(workdir / "budget.sqlite3"),
-        requests_per_hour=NO_WAIT_PER_HOUR,
-        identical_per_minute=NO_WAIT_PER_HOUR,
-    )
+    resource = no_wait_resource(spec, workdir)
     defs = build_smsc_definitions(
         start_date=spec["start_date"],
         timezone=spec["timezone"],

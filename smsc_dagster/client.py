@@ -168,12 +168,9 @@ class SMSCClient:
         logger: logging.Logger | Any | None = None,
         session: requests.Session | None = None,
     ) -> None:
-        if api_key:
-            if login or password:
-                raise ValueError("give either api_key or login and password to SMSCClient, not both")
-        elif not (login and password):
-            missing = "password" if login else "login" if password else "api_key, or login and password"
-            raise ValueError(f"SMSCClient needs credentials: {missing} missing")
+        problem = credentials_problem(login=login, password=password, api_key=api_key)
+        if problem:
+            raise ValueError(f"SMSCClient: {problem}")
         self.base_url = validate_base_url(base_url)
         self.host = urlsplit(self.base_url).hostname or ""
         self.login = login
@@ -448,6 +445,17 @@ def _with_advice(exc: SMSCError, attempts: int) -> SMSCError:
     new = type(exc)(f"{exc} — {advice} (after {attempts} attempt{'s' if attempts != 1 else ''})", code=exc.code)
     new.attempts = attempts
     return new
+
+
+def credentials_problem(*, login: str | None, password: str | None, api_key: str | None) -> str | None:
+    """What is wrong with a set of credentials (``None`` when they can work): one rule for the client and
+    the resource."""
+    if api_key:
+        return "set either api_key or login and password, not both" if login or password else None
+    if login and password:
+        return None
+    missing = "password" if login else "login" if password else "api_key, or login and password"
+    return f"no SMSC credentials: {missing} missing"
 
 
 def validate_base_url(base_url: str) -> str:

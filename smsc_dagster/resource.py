@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 from pydantic import Field
 
-from .client import SMSCClient, validate_base_url
+from .client import SMSCClient, credentials_problem, validate_base_url
 from .clock import Clock, clock_from_env
 
 
@@ -96,18 +96,12 @@ class SMSCResource(dg.ConfigurableResource):
 
     def validate(self) -> None:
         """Raise ``dagster.DagsterInvalidConfigError``-style errors for a configuration that cannot work."""
-        if self.api_key and (self.login or self.password):
-            raise dg.DagsterInvariantViolationError(
-                "SMSCResource: set either api_key or login and password, not both"
+        problem = credentials_problem(login=self.login, password=self.password, api_key=self.api_key)
+        if problem:
+            hint = "" if "not both" in problem else (
+                ". Set SMSC_API_KEY, or SMSC_LOGIN and SMSC_PASSWORD, in the environment of the Dagster processes."
             )
-        if not self.api_key and not (self.login and self.password):
-            missing = (
-                "password" if self.login else "login" if self.password else "api_key, or login and password"
-            )
-            raise dg.DagsterInvariantViolationError(
-                f"SMSCResource: no SMSC credentials: {missing} missing. Set SMSC_API_KEY, or SMSC_LOGIN and "
-                "SMSC_PASSWORD, in the environment of the Dagster processes."
-            )
+            raise dg.DagsterInvariantViolationError(f"SMSCResource: {problem}{hint}")
         try:
             validate_base_url(self.base_url)
         except ValueError as exc:
