@@ -22,11 +22,11 @@ def checks(spec: dict) -> None:
     """The history asset's checks, invoked directly over the committed partitions of ``data_dir``."""
     import dagster as dg
 
-    from smsc_dagster.checks import build_history_checks
-    from smsc_dagster.storage import PartitionStore
+    from smsc_dagster.core.channels import SMS
+    from smsc_dagster.orchestration.checks import build_history_checks
+    from smsc_dagster.storage import Layout
 
-    store = PartitionStore(spec["data_dir"], "sms_history")
-    defs = build_history_checks(history_key=dg.AssetKey(["smsc", "sms_history"]), store=store)
+    defs = build_history_checks(history_key=dg.AssetKey(["smsc", "sms_history"]), layout=Layout(spec["data_dir"]), channel=SMS)
     baseline_rss = current_rss_mb()
     results = {}
     for check in defs:
@@ -41,14 +41,13 @@ def main() -> None:
     if spec.get("mode") == "checks":
         checks(spec)
         return
-    from smsc_dagster.storage import PartitionStore
-    from smsc_dagster.warehouse import Warehouse
+    from smsc_dagster.storage import Layout, Warehouse
 
     data_dir = Path(spec["data_dir"])
     for stale in data_dir.glob("warehouse.duckdb*"):
         stale.unlink()
     warehouse = Warehouse(data_dir)
-    days = PartitionStore(data_dir, "sms_history").days()
+    days = Layout(data_dir).store("sms").days()
     baseline_rss = current_rss_mb()
     reps = []
     for _ in range(int(spec.get("reps", 1))):
@@ -58,13 +57,13 @@ def main() -> None:
             warehouse.refresh_views(conn)
             times["refresh_views"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            daily_rows = warehouse.replace_delivery_daily(conn, ["sms"], days[0], days[-1])
+            daily_rows = sum(warehouse.replace_delivery_daily(conn, ["sms"], days[0], days[-1]).values())
             times["replace_delivery_daily"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            operator_rows = warehouse.rebuild_rollup(conn, ["sms"], "operator")
+            operator_rows = warehouse.rebuild_rollup(conn, "operator")
             times["rebuild_rollup(operator)"] = time.perf_counter() - t0
             t0 = time.perf_counter()
-            country_rows = warehouse.rebuild_rollup(conn, ["sms"], "country")
+            country_rows = warehouse.rebuild_rollup(conn, "country")
             times["rebuild_rollup(country)"] = time.perf_counter() - t0
             (rows,) = conn.execute("SELECT sum(messages) FROM smsc.delivery_by_country").fetchone()
             (threads,) = conn.execute("SELECT current_setting('threads')").fetchone()

@@ -198,7 +198,7 @@ def dir_bytes(path: Path) -> int:
 
 def simulator(messages_per_day: int, seed: int = 2026, **kwargs: Any):
     """A started-on-enter simulator with every limit off and the clock fixed at :data:`NOW`."""
-    from smsc_dagster.clock import FakeClock
+    from smsc_dagster.core.clock import FakeClock
     from smsc_dagster.testing import SimulatedAccount, SMSCSimulator
 
     account = SimulatedAccount(seed=seed, messages_per_day=messages_per_day, timezone=API_TZ, **kwargs)

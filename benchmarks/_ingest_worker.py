@@ -55,11 +55,11 @@ def fastest(fn, passes: int):
 def ours_bytes(spec: dict) -> dict:
     import pyarrow.compute as pc
 
-    from smsc_dagster.client import SMSCClient
-    from smsc_dagster.errors import SMSCError
-    from smsc_dagster.response import decode_body, parse_json_body
-    from smsc_dagster.schema import rows_to_table
-    from smsc_dagster.storage import PartitionStore, StagedIngest
+    from smsc_dagster.core.client import SMSCClient
+    from smsc_dagster.core.errors import SMSCError
+    from smsc_dagster.core.response import decode_body, parse_json_body
+    from smsc_dagster.storage.contract import rows_to_table
+    from smsc_dagster.storage.partitions import PartitionStore, StagedIngest
 
     bodies = pickle.loads(Path(spec["bodies"]).read_bytes())
     window = (dt.date.fromisoformat(spec["api_start"]), dt.date.fromisoformat(spec["api_end"]))
@@ -95,7 +95,7 @@ def ours_bytes(spec: dict) -> dict:
             table = rows_to_table(rows, channel="sms", currency="KZT", timezone=spec["timezone"], fetched_at=fetched_at)
             oldest = pc.min(table["sent_at"]).value // 1_000_000 if table.num_rows else None
             t3 = clock()
-            staging.add_page(table, cursor, oldest)
+            staging.add_page(table, cursor)
             t4 = clock()
             stages["decode+parse"] += t1 - t0
             stages["row filter (client)"] += t2 - t1
@@ -159,9 +159,9 @@ def json_loads(spec: dict) -> dict:
 def ours_client_http(spec: dict) -> dict:
     import pyarrow.compute as pc
 
-    from smsc_dagster.client import SMSCClient
-    from smsc_dagster.schema import rows_to_table
-    from smsc_dagster.storage import PartitionStore, StagedIngest
+    from smsc_dagster.core.client import SMSCClient
+    from smsc_dagster.storage.contract import rows_to_table
+    from smsc_dagster.storage.partitions import PartitionStore, StagedIngest
 
     workdir = Path(spec["workdir"])
 
@@ -184,7 +184,7 @@ def ours_client_http(spec: dict) -> dict:
                 fetched_at = dt.datetime.fromtimestamp(client.clock.now(), dt.timezone.utc)
                 table = rows_to_table(page.rows, channel="sms", currency=currency, timezone=spec["timezone"], fetched_at=fetched_at)
                 oldest = pc.min(table["sent_at"]).value // 1_000_000 if table.num_rows else None
-                staging.add_page(table, page.cursor, oldest)
+                staging.add_page(table, page.cursor)
             days = staging.commit({"paging_complete": True, "requests": client.stats.requests})
             return {"rows": sum(s.rows for s in days.values()), "requests": client.stats.requests}
 
@@ -320,8 +320,8 @@ def main() -> None:
     workdir.mkdir(parents=True)
     out = MODES[spec["mode"]](spec)
     out["mode"] = spec["mode"]
-    if "smsc_dagster.schema" in sys.modules:  # which copy of the package ran (the baseline runs another)
-        out["package"] = Path(sys.modules["smsc_dagster.schema"].__file__).parent.name  # which copy ran (no machine path)
+    if "smsc_dagster.storage.contract" in sys.modules:  # which copy of the package ran (the baseline runs another)
+        out["package"] = Path(sys.modules["smsc_dagster.storage.contract"].__file__).parent.name  # which copy ran (no machine path)
     out["peak_rss_mb"] = peak_rss_mb()
     emit(out)
 

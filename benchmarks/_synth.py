@@ -2,7 +2,7 @@
 under a minute, where the simulator would need hours), cached between runs.
 
 Layout and schema are those of committed partitions: ``{dir}/sms_history/date=YYYY-MM-DD/data.parquet``,
-:data:`smsc_dagster.schema.HISTORY_SCHEMA`, zstd, rows in descending ``int_id`` order. Operators, countries,
+:data:`smsc_dagster.storage.contract.HISTORY_SCHEMA`, zstd, rows in descending ``int_id`` order. Operators, countries,
 prices and status mix follow the simulator's account.
 """
 
@@ -21,8 +21,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from smsc_dagster.schema import COST_TYPE, HISTORY_SCHEMA, status_class
-from smsc_dagster.storage import META_KEY
+from smsc_dagster.storage.contract import COST_TYPE, HISTORY_SCHEMA, status_class
+from smsc_dagster.storage.partitions import META_KEY
 from smsc_dagster.testing.account import _COUNTRIES, _SENDERS, _SMS_TEXTS, STATUS_NAMES
 
 STATUS_MIX = {1: 0.855, 20: 0.03, 22: 0.02, 23: 0.02, 25: 0.02, 3: 0.02, 24: 0.01, 0: 0.02, -1: 0.005}

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import API_LIMIT_PER_HOUR, LAST_DAY, PARTITION_TZ, WORKDIR, md_table, median, run_worker, simulator, write_section  # noqa: E402
 
-from smsc_dagster.assets import api_dates  # noqa: E402
+from smsc_dagster.core.dates import api_dates  # noqa: E402
 
 
 def main() -> None:

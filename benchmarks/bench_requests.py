@@ -32,7 +32,7 @@ from _common import (  # noqa: E402
     write_section,
 )
 
-from smsc_dagster.assets import api_dates  # noqa: E402
+from smsc_dagster.core.dates import api_dates  # noqa: E402
 
 PAGE = 1000
 

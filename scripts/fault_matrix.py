@@ -27,8 +27,8 @@ import dagster as dg
 import pyarrow.parquet as pq
 
 from smsc_dagster import SMSCResource, build_smsc_definitions
-from smsc_dagster.assets import api_dates
-from smsc_dagster.clock import CLOCK_ORIGIN_ENV, CLOCK_SPEED_ENV, CLOCK_START_ENV, ScaledClock
+from smsc_dagster.core.dates import api_dates
+from smsc_dagster.core.clock import CLOCK_ORIGIN_ENV, CLOCK_SPEED_ENV, CLOCK_START_ENV, ScaledClock
 from smsc_dagster.testing import FAULT_KINDS, FaultPlan, SimulatedAccount, SMSCSimulator
 
 # Fault kinds and the words a failure message must contain to "name the fault".

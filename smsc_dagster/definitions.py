@@ -1,38 +1,84 @@
-"""The code location Dagster loads (``workspace.yaml``): the pipeline configured from the environment.
+"""The code location Dagster loads (``workspace.yaml``): one account configured from the environment.
 
 | variable | meaning | default |
 |---|---|---|
 | ``SMSC_API_KEY`` or ``SMSC_LOGIN`` + ``SMSC_PASSWORD`` | the account's credentials | — |
+| ``SMSC_START_DATE`` | first partition, ``YYYY-MM-DD`` (required, so the first partition never moves) | — |
+| ``SMSC_ACCOUNT`` | the account's short name (names, paths, schema); unset: single-account names | — |
 | ``SMSC_BASE_URL`` | API host | ``https://smsc.kz`` |
-| ``SMSC_START_DATE`` | first partition, ``YYYY-MM-DD`` | 90 days ago |
 | ``SMSC_TIMEZONE`` | the partitions' zone | ``Asia/Almaty`` |
 | ``SMSC_DATA_DIR`` | Parquet and DuckDB files | ``./data`` |
 | ``SMSC_CHANNELS`` | comma-separated ``sms``/``email`` | ``sms`` |
 | ``SMSC_LOOKBACK_DAYS`` | days the schedule re-reads | ``3`` |
 | ``SMSC_SCHEDULE_CRON`` | when the refresh runs, in ``SMSC_TIMEZONE`` | ``30 5 * * *`` |
+
+For several accounts, write a module of your own (``build_smsc_definitions`` once per account, merged) or
+use the YAML component ``smsc_dagster.SMSCAccountComponent``.
 """
 
 from __future__ import annotations
 
-import datetime as dt
 import os
+import re
 
-from .pipeline import SCHEDULE_CRON, build_smsc_definitions
-from .resource import SMSCResource
+import dagster as dg
+
+from .core import SMSCConfigError
+from .orchestration import SCHEDULE_CRON, SMSCResource, build_smsc_definitions
 
 
-def definitions_from_env():
-    """Build the :class:`dagster.Definitions` described by the ``SMSC_*`` environment variables."""
-    start = os.environ.get("SMSC_START_DATE") or (dt.date.today() - dt.timedelta(days=90)).isoformat()
-    return build_smsc_definitions(
-        start_date=start,
-        timezone=os.environ.get("SMSC_TIMEZONE") or "Asia/Almaty",
-        data_dir=os.environ.get("SMSC_DATA_DIR") or "data",
-        channels=tuple(c.strip() for c in (os.environ.get("SMSC_CHANNELS") or "sms").split(",") if c.strip()),
-        lookback_days=int(os.environ.get("SMSC_LOOKBACK_DAYS") or 3),
-        resource=SMSCResource.from_env(),
-        schedule_cron=os.environ.get("SMSC_SCHEDULE_CRON") or SCHEDULE_CRON,
-    )
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value.strip() if value and value.strip() else None
+
+
+def definitions_from_env() -> dg.Definitions:
+    """Build the :class:`dagster.Definitions` described by the ``SMSC_*`` environment variables.
+
+    Raises:
+        SMSCConfigError: naming the variable that is missing or cannot work.
+    """
+    start = _env("SMSC_START_DATE")
+    if start is None:
+        raise SMSCConfigError(
+            "SMSC_START_DATE is not set: set it to the first day of history to keep, as YYYY-MM-DD (for example "
+            "2026-01-01). It is required so that the first partition stays where it is instead of moving every day."
+        )
+    lookback = _env("SMSC_LOOKBACK_DAYS") or "3"
+    if not re.fullmatch(r"[0-9]+", lookback):
+        raise SMSCConfigError(f"SMSC_LOOKBACK_DAYS must be a whole number of days, at least 1, got {lookback!r}")
+    try:
+        return build_smsc_definitions(
+            start_date=start,
+            account=_env("SMSC_ACCOUNT"),
+            timezone=_env("SMSC_TIMEZONE") or "Asia/Almaty",
+            data_dir=_env("SMSC_DATA_DIR") or "data",
+            channels=_env("SMSC_CHANNELS") or "sms",
+            lookback_days=int(lookback),
+            resource=SMSCResource.from_env(),
+            schedule_cron=_env("SMSC_SCHEDULE_CRON") or SCHEDULE_CRON,
+        )
+    except SMSCConfigError as exc:
+        # Name the variable the user sets, not the builder's argument.
+        raise SMSCConfigError(_env_names(str(exc))) from None
+
+
+_ENV_OF = {
+    "start_date": "SMSC_START_DATE",
+    "account": "SMSC_ACCOUNT",
+    "timezone": "SMSC_TIMEZONE",
+    "data_dir": "SMSC_DATA_DIR",
+    "channels": "SMSC_CHANNELS",
+    "lookback_days": "SMSC_LOOKBACK_DAYS",
+    "schedule_cron": "SMSC_SCHEDULE_CRON",
+}
+
+
+def _env_names(message: str) -> str:
+    for arg, env in _ENV_OF.items():
+        if message.startswith(arg + " "):
+            return env + message[len(arg):]
+    return message
 
 
 defs = definitions_from_env()

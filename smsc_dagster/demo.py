@@ -6,13 +6,14 @@ are the ones the UI shows afterwards.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 
 import dagster as dg
 
 from .testing import SimulatedAccount, SMSCSimulator
-from .warehouse import Warehouse
+from .storage import Warehouse
 
 
 def run_demo(*, days: int = 14, seed: int = 42, data_dir: str | None = None) -> int:
@@ -33,6 +34,7 @@ def run_demo(*, days: int = 14, seed: int = 42, data_dir: str | None = None) -> 
                 "SMSC_DATA_DIR": data_dir,
             }
         )
+        os.environ.setdefault("SMSC_START_DATE", (dt.date.today() - dt.timedelta(days=90)).isoformat())
         os.environ.pop("SMSC_API_KEY", None)
         from .definitions import definitions_from_env
 

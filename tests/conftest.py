@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from smsc_dagster.client import SMSCClient
-from smsc_dagster.clock import FakeClock
+from smsc_dagster.core.client import SMSCClient
+from smsc_dagster.core.clock import FakeClock
 
 # A fixed "now" for the simulated world: 2026-11-30 12:00 UTC.
 NOW = dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc).timestamp()

@@ -164,7 +164,7 @@ def env_for(sim, tmp_path: Path) -> dict[str, str]:
 # A notebook-style reader: polls the Parquet files and the warehouse (read-only) until a stop file appears.
 READER = """
 import sys, time, duckdb
-from smsc_dagster.warehouse import Warehouse
+from smsc_dagster.storage import Warehouse
 data_dir, stop_file = sys.argv[1], sys.argv[2]
 import os
 reads = errors = 0

@@ -11,9 +11,9 @@ import time
 
 import pytest
 
-from smsc_dagster.budget import RequestBudget, account_key
-from smsc_dagster.clock import FakeClock, ScaledClock
-from smsc_dagster.errors import SMSCBudgetError
+from smsc_dagster.core.budget import RequestBudget, account_key
+from smsc_dagster.core.clock import FakeClock, ScaledClock
+from smsc_dagster.core.errors import SMSCBudgetError
 from smsc_dagster.testing import SimulatedAccount, SMSCSimulator
 
 from .conftest import NOW
@@ -74,9 +74,9 @@ def test_unwritable_ledger_is_a_clear_error(tmp_path):
 WORKER = textwrap.dedent(
     """
     import datetime as dt, hashlib, json, sys
-    from smsc_dagster.budget import RequestBudget, account_key
-    from smsc_dagster.client import SMSCClient
-    from smsc_dagster.clock import ScaledClock
+    from smsc_dagster.core.budget import RequestBudget, account_key
+    from smsc_dagster.core.client import SMSCClient
+    from smsc_dagster.core.clock import ScaledClock
 
     base_url, ledger, speed, origin, start, end = sys.argv[1:7]
     clock = ScaledClock(speed=float(speed), origin=float(origin), start=float(sys.argv[7]))

@@ -9,8 +9,9 @@ import math
 
 import pytest
 
-from smsc_dagster import errors
-from smsc_dagster.client import SMSCClient, split_range
+from smsc_dagster.core import errors
+from smsc_dagster.core.client import SMSCClient
+from smsc_dagster.core.dates import split_range
 from smsc_dagster.testing import FAULT_KINDS, FaultPlan, SimulatedAccount, SMSCSimulator
 
 from .conftest import expected, fetch_rows, wait_idle

@@ -30,7 +30,7 @@ import duckdb
 import pytest
 import requests
 
-from smsc_dagster.assets import api_dates
+from smsc_dagster.core.dates import api_dates
 from smsc_dagster.testing import SimulatedAccount, SMSCSimulator
 
 from .pipeline_support import local_day_span

@@ -11,8 +11,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from smsc_dagster.assets import api_dates
-from smsc_dagster.schema import HISTORY_SCHEMA
+from smsc_dagster.core.dates import api_dates
+from smsc_dagster.storage.contract import HISTORY_SCHEMA
 from smsc_dagster.testing import SimulatedAccount
 
 from .conftest import NOW
@@ -184,7 +184,7 @@ def test_checks_pass_on_good_data_and_fail_on_a_corrupted_partition(tmp_path, cl
 
 
 def test_schedule_tick_is_one_lookback_run_and_pending_statuses_settle(tmp_path):
-    from smsc_dagster.clock import FakeClock
+    from smsc_dagster.core.clock import FakeClock
 
     zone = ZoneInfo("Asia/Almaty")
     tick = dt.datetime(2026, 11, 30, 5, 30, tzinfo=zone)

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import requests
 
-from smsc_dagster.clock import FakeClock
+from smsc_dagster.core.clock import FakeClock
 from smsc_dagster.testing import FAULT_KINDS, FaultPlan, RequestRecord, SimulatedAccount, SMSCSimulator
 from smsc_dagster.testing.account import ROW_FIELDS, STATUS_NAMES, add_months
 

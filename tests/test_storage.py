@@ -7,8 +7,8 @@ from zoneinfo import ZoneInfo
 
 import pyarrow.parquet as pq
 
-from smsc_dagster.schema import rows_to_table
-from smsc_dagster.storage import PartitionStore, StagedIngest
+from smsc_dagster.storage.contract import rows_to_table
+from smsc_dagster.storage.partitions import PartitionStore, StagedIngest
 
 from .pipeline_support import row
 
@@ -19,7 +19,7 @@ FETCHED = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
 def add(ingest: StagedIngest, cursor, *rows) -> None:
     """Stage one page of hand-built rows, as the history asset does with a page from the client."""
     table = rows_to_table(list(rows), channel="sms", currency="KZT", timezone="Asia/Almaty", fetched_at=FETCHED)
-    ingest.add_page(table, cursor, min(r["send_timestamp"] for r in rows))
+    ingest.add_page(table, cursor)
 
 
 def at(day: int, hour: int) -> int:

@@ -7,7 +7,6 @@ paging request by walking days backwards from a cursor instead of materialising 
 
 from __future__ import annotations
 
-import calendar
 import hashlib
 import json
 import math
@@ -21,6 +20,8 @@ from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from smsc_dagster.core.dates import add_months
+
 __all__ = [
     "CHANNELS",
     "EMAIL_SEQ_OFFSET",
@@ -28,7 +29,6 @@ __all__ = [
     "ROW_FIELDS",
     "STATUS_NAMES",
     "SimulatedAccount",
-    "add_months",
     "int_id_day",
 ]
 
@@ -189,14 +189,6 @@ _GSM7 = set(
     "¿abcdefghijklmnopqrstuvwxyzäöñüà"
 )
 _GSM7_EXT = set("^{}\\[~]|€")
-
-
-def add_months(day: date, months: int) -> date:
-    """``day`` moved by whole calendar months, clamped to the month's last day (31.08 + 6 = 28/29.02)."""
-    month_index = day.year * 12 + (day.month - 1) + months
-    year, month = divmod(month_index, 12)
-    month += 1
-    return date(year, month, min(day.day, calendar.monthrange(year, month)[1]))
 
 
 def int_id_day(int_id: int) -> date:

@@ -2,7 +2,7 @@
 
 It exists so the client, the request budget and the pipeline can be tested against the real protocol (HTTP,
 charsets, every ``fmt``, error codes, rate limits, paging) and against the failures a real network produces,
-with time driven by an injectable :class:`~smsc_dagster.clock.Clock` so an hour of traffic takes milliseconds.
+with time driven by an injectable :class:`~smsc_dagster.core.clock.Clock` so an hour of traffic takes milliseconds.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape as xml_escape
 
-from smsc_dagster.clock import Clock, SystemClock
-from smsc_dagster.testing.account import ROW_FIELDS, SimulatedAccount, add_months
+from smsc_dagster.core.clock import Clock, SystemClock
+from smsc_dagster.core.dates import add_months
+from smsc_dagster.testing.account import ROW_FIELDS, SimulatedAccount
 
 __all__ = [
     "FAULT_KINDS",
@@ -333,6 +334,8 @@ class SMSCSimulator:
 
     Args:
         account: The account served; default ``SimulatedAccount()``.
+        accounts: More accounts served on the same host, each with its own login (or API key), history,
+            balance and limits — as SMSC serves every customer on one host.
         clock: Time for rate limits, IP blocks, status settling and the request log; default wall clock.
         host: Interface to bind.
         port: Port to bind; 0 picks a free one.
@@ -350,6 +353,7 @@ class SMSCSimulator:
         self,
         account: SimulatedAccount | None = None,
         *,
+        accounts: Sequence[SimulatedAccount] = (),
         clock: Clock | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
@@ -365,6 +369,10 @@ class SMSCSimulator:
         if force_charset is not None:
             codecs.lookup(force_charset)  # fail now, not inside a request
         self.account = account if account is not None else SimulatedAccount()
+        self.accounts: tuple[SimulatedAccount, ...] = (self.account, *accounts)
+        logins = [a.login for a in self.accounts]
+        if len(set(logins)) != len(logins):
+            raise ValueError(f"simulated accounts need distinct logins, got {logins}")
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.host = host
         self._requested_port = port
@@ -467,9 +475,12 @@ class SMSCSimulator:
         with self._log_lock:
             self._log = {k: v for k, v in self._log.items() if v is None}
 
-    def expected_rows(self, start_ts: float, end_ts: float, channel: str = "sms") -> list[dict[str, Any]]:
+    def expected_rows(
+        self, start_ts: float, end_ts: float, channel: str = "sms", account: SimulatedAccount | None = None
+    ) -> list[dict[str, Any]]:
         """Ground truth at the simulator's current clock time: see :meth:`SimulatedAccount.rows_between`."""
-        return self.account.rows_between(start_ts, end_ts, now=self.clock.now(), channel=channel)
+        acc = account if account is not None else self.account
+        return acc.rows_between(start_ts, end_ts, now=self.clock.now(), channel=channel)
 
     @property
     def in_flight(self) -> int:
@@ -610,7 +621,8 @@ class SMSCSimulator:
         with limits.lock:
             if now < limits.blocked_until.get(ip, -math.inf):
                 return self._error(4, fmt, charset)
-        if not self._authenticated(params):
+        acc = self._authenticated(params)
+        if acc is None:
             with limits.lock:
                 failures = limits.auth_failures.setdefault(ip, deque())
                 failures.append(now)
@@ -619,7 +631,7 @@ class SMSCSimulator:
                     failures.clear()
             return self._error(2, fmt, charset)
 
-        who = self.account.login
+        who = acc.login
         with limits.lock:
             if self.rate_limits and limits.in_flight.get(who, 0) + 1 >= self.max_concurrent:
                 return self._error(9, fmt, charset, _TOO_MANY_CONCURRENT)
@@ -628,27 +640,28 @@ class SMSCSimulator:
             if fault == "slow":
                 time.sleep(self.slow_seconds)
             if path == BALANCE_PATH:
-                return self._balance(params, now, fmt, charset)
+                return self._balance(acc, params, now, fmt, charset)
             if params.get("get_messages") != "1":
                 return self._error(1, fmt, charset)
-            refused = self._admit_history(params, now, count=fault != "truncated_json")
+            refused = self._admit_history(acc, params, now, count=fault != "truncated_json")
             if refused is not None:
                 return self._error(9, fmt, charset, refused)
-            return self._history(params, now, fmt, charset)
+            return self._history(acc, params, now, fmt, charset)
         finally:
             with limits.lock:
                 limits.in_flight[who] -= 1
 
-    def _authenticated(self, params: Mapping[str, str]) -> bool:
+    def _authenticated(self, params: Mapping[str, str]) -> SimulatedAccount | None:
+        """The account the credentials open, or ``None``."""
         apikey = params.get("apikey")
         if apikey:
-            return self.account.check_api_key(apikey)
+            return next((a for a in self.accounts if a.check_api_key(apikey)), None)
         login, psw = params.get("login"), params.get("psw")
         if login is None or psw is None:
-            return False
-        return login == self.account.login and self.account.check_password(psw)
+            return None
+        return next((a for a in self.accounts if a.login == login and a.check_password(psw)), None)
 
-    def _admit_history(self, params: Mapping[str, str], now: float, *, count: bool) -> str | None:
+    def _admit_history(self, acc: SimulatedAccount, params: Mapping[str, str], now: float, *, count: bool) -> str | None:
         """Apply the identical-per-minute and per-hour limits; record an admitted request if ``count``.
 
         Returns the error description when refused. Windows are half-open, ``(now - window, now]``: a request
@@ -656,7 +669,7 @@ class SMSCSimulator:
         """
         if not self.rate_limits:
             return None
-        who = self.account.login
+        who = acc.login
         key = (who, tuple(sorted((k, v) for k, v in params.items() if k not in _SECRET_PARAMS)))
         limits = self._limits
         with limits.lock:
@@ -674,15 +687,15 @@ class SMSCSimulator:
                     del limits.identical[k]
         return None
 
-    def _balance(self, params: Mapping[str, str], now: float, fmt: int, charset: str) -> _Response:
+    def _balance(self, acc: SimulatedAccount, params: Mapping[str, str], now: float, fmt: int, charset: str) -> _Response:
         if self.rate_limits:
             with self._limits.lock:
-                times = self._limits.balance.setdefault(self.account.login, deque())
+                times = self._limits.balance.setdefault(acc.login, deque())
                 if _count_since(times, now - 60.0) >= self.balance_per_minute:
                     return self._error(9, fmt, charset, _TOO_MANY)
                 times.append(now)
-        balance = self.account.balance
-        currency = self.account.currency if params.get("cur") == "1" else None
+        balance = acc.balance
+        currency = acc.currency if params.get("cur") == "1" else None
         if fmt == 3:
             payload: dict[str, str] = {"balance": balance}
             if currency:
@@ -698,7 +711,7 @@ class SMSCSimulator:
             text = balance + (f", {currency}" if currency else "")
         return self._text(text, fmt, charset)
 
-    def _history(self, params: Mapping[str, str], now: float, fmt: int, charset: str) -> _Response:
+    def _history(self, acc: SimulatedAccount, params: Mapping[str, str], now: float, fmt: int, charset: str) -> _Response:
         bad = self._error(1, fmt, charset)
         fmt_kind = (params.get("format") or "0").strip()
         if fmt_kind not in ("0", "8"):
@@ -718,7 +731,6 @@ class SMSCSimulator:
         end_day = _parse_day(end_raw) if end_raw else None
         if (start_raw and start_day is None) or (end_raw and end_day is None):
             return bad
-        acc = self.account
         if start_day is not None:
             last_day = end_day if end_day is not None else start_day
             if last_day < start_day or last_day > add_months(start_day, 6):

@@ -78,3 +78,13 @@ ERROR_CLASSES: dict[int, type[SMSCError]] = {
     4: SMSCBlockedError,
     9: SMSCRateLimitError,
 }
+
+
+class SMSCConfigError(SMSCError, ValueError):
+    """A setting that cannot work; the message names the setting and what to do. Raised before any request
+    is spent."""
+
+
+class SMSCDataError(SMSCError, ValueError):
+    """Data the server sent, or data already stored, that would be lost, duplicated or misfiled if the run
+    went on; the message names the row (``int_id``), the field and the value, or the stored setting."""

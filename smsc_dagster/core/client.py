@@ -16,7 +16,9 @@ from urllib.parse import urlsplit
 import requests
 
 from .budget import RequestBudget, account_key, default_budget_path
+from .channels import Channel, get_channel
 from .clock import Clock, SystemClock
+from .dates import split_range
 from .errors import (
     SMSCAuthError,
     SMSCBlockedError,
@@ -29,7 +31,6 @@ from .errors import (
 from .response import decode_body, int_id_of, parse_json_body, redact
 
 PAGE_SIZE = 1000
-CHANNEL_FORMATS = {"sms": 0, "email": 8}
 # Waits between attempts after a transport fault (connection, timeout, 5xx, garbled body), and after error 9.
 RETRY_BASE_S = 2.0
 RETRY_CAP_S = 60.0
@@ -37,45 +38,18 @@ RATE_LIMIT_BASE_S = 60.0
 RATE_LIMIT_CAP_S = 3600.0
 
 
-def add_months(day: dt.date, months: int) -> dt.date:
-    """``day`` moved by whole calendar months, clamped to the month's last day."""
-    month0 = day.month - 1 + months
-    year, month = day.year + month0 // 12, month0 % 12 + 1
-    for candidate in (31, 30, 29, 28):
-        try:
-            return dt.date(year, month, min(day.day, candidate))
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")
-
-
-def split_range(start: dt.date, end: dt.date) -> list[tuple[dt.date, dt.date]]:
-    """Split ``[start, end]`` (inclusive) into request windows SMSC accepts, newest first.
-
-    A window spans less than six calendar months, so the server's six-month limit holds whichever way it
-    counts the end day. Newest first, so one backwards paging walk covers the whole range in order.
-    """
-    if end < start:
-        raise ValueError(f"end {end} is before start {start}")
-    windows = []
-    window_end = end
-    while window_end >= start:
-        window_start = add_months(window_end, -6) + dt.timedelta(days=1)
-        while add_months(window_start, 6) <= window_end:  # month-end clamping: 31.05 + 6 months is 30.11
-            window_start += dt.timedelta(days=1)
-        window_start = max(start, window_start)
-        windows.append((window_start, window_end))
-        window_end = window_start - dt.timedelta(days=1)
-    return windows
+def host_address(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """``host`` as an IP address, or ``None`` when it is a name."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        return None
 
 
 def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    """Whether ``host`` is this machine (``localhost`` or a loopback address)."""
+    address = host_address(host)
+    return host == "localhost" or (address is not None and address.is_loopback)
 
 
 @dataclass(frozen=True)
@@ -183,9 +157,11 @@ class SMSCClient:
         self.clock = clock or SystemClock()
         self.log = logger or logging.getLogger("smsc_dagster")
         self.session = session or requests.Session()
+        # Who this client reads for, without the secret: the host and login, or the host and a hash of the key.
+        self.account_id = account_key(urlsplit(self.base_url).netloc, login=login, api_key=api_key)
         self.budget = budget or RequestBudget(
             budget_path or default_budget_path(),
-            account_key(urlsplit(self.base_url).netloc, login=login, api_key=api_key),
+            self.account_id,
             requests_per_hour=requests_per_hour,
             identical_per_minute=identical_per_minute,
             clock=self.clock,
@@ -213,7 +189,7 @@ class SMSCClient:
         start: dt.date,
         end: dt.date,
         *,
-        channel: str = "sms",
+        channel: str | Channel = "sms",
         phones: Sequence[str] | None = None,
         resume: tuple[dt.date, int | None] | None = None,
     ) -> Iterator[HistoryPage]:
@@ -232,11 +208,10 @@ class SMSCClient:
                 windows newer than its date are skipped and that window continues at its ``prev_id``, so
                 nothing already read is requested again.
         """
-        if channel not in CHANNEL_FORMATS:
-            raise ValueError(f"channel must be one of {sorted(CHANNEL_FORMATS)}, got {channel!r}")
-        params: dict[str, Any] = {"get_messages": 1, "format": CHANNEL_FORMATS[channel], "cnt": PAGE_SIZE}
+        channel = get_channel(channel)
+        params: dict[str, Any] = {"get_messages": 1, "format": channel.format, "cnt": PAGE_SIZE}
         if phones:
-            params["email" if channel == "email" else "phone"] = ",".join(str(p) for p in phones)
+            params["email" if channel.name == "email" else "phone"] = ",".join(str(p) for p in phones)
         for window in split_range(start, end):
             if resume is not None:
                 if window[1] > resume[0]:
@@ -411,19 +386,11 @@ class SMSCClient:
 
     def _has_backup(self) -> bool:
         # SMSC documents www2.<host> as the backup host; it exists only for real names, not for addresses.
-        return not is_loopback(self.host) and not _is_ip(self.host) and not self.host.startswith("www2.")
+        return host_address(self.host) is None and self.host != "localhost" and not self.host.startswith("www2.")
 
 
 class _HTTPStatusError(Exception):
     """An HTTP 5xx: transient by nature, retried."""
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        return False
 
 
 def _short(exc: Exception) -> str:
@@ -465,6 +432,10 @@ def validate_base_url(base_url: str) -> str:
         raise ValueError("base_url must not carry credentials or a query string; configure login/password or api_key")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"base_url must look like https://smsc.kz, got {base_url!r}")
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
+    except ValueError:
+        raise ValueError(f"base_url has a port that is not a number in 1..65535: {base_url!r}") from None
     if parts.scheme != "https" and not is_loopback(parts.hostname):
         raise ValueError(
             f"base_url must use https:// (credentials travel in the request body); plain http is allowed only "

@@ -6,26 +6,36 @@ that day as a pandas DataFrame, and a downstream asset that takes ``sms_history`
 partitions of its run.
 """
 
+from __future__ import annotations
+
 import datetime as dt
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 from pydantic import Field
 
-from .schema import HISTORY_SCHEMA
-from .storage import PartitionStore
-from .warehouse import HISTORY_TABLES, SCHEMA, Warehouse
+from smsc_dagster.core import CHANNELS
+from smsc_dagster.storage import HISTORY_SCHEMA, Layout, Warehouse
 
-IO_MANAGER_KEY = "smsc_io_manager"
+_HISTORY_TABLES = {c.table: c for c in CHANNELS.values()}
 
 
 class SMSCTablesIOManager(dg.ConfigurableIOManager):
-    """Reads the history partitions and the delivery tables of one ``data_dir``."""
+    """Reads the history partitions and the delivery tables of one account's :class:`Layout`."""
 
     data_dir: str = Field(description="The pipeline's data directory (Parquet partitions, warehouse.duckdb).")
+    account: str | None = Field(
+        default=None, description="The account's short name, or None for the single, unnamed account."
+    )
+
+    @classmethod
+    def for_layout(cls, layout: Layout) -> SMSCTablesIOManager:
+        return cls(data_dir=str(layout.data_dir), account=layout.account)
+
+    @property
+    def layout(self) -> Layout:
+        return Layout(self.data_dir, self.account)
 
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is not None:
@@ -34,25 +44,20 @@ class SMSCTablesIOManager(dg.ConfigurableIOManager):
             )
 
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
-        table = context.asset_key.path[-1]
+        table = context.upstream_output.definition_metadata.get("smsc/table") if context.upstream_output else None
+        table = table or context.asset_key.path[-1]
         days = (
             [dt.date.fromisoformat(k) for k in context.asset_partition_keys] if context.has_asset_partitions else None
         )
-        if table in HISTORY_TABLES.values():
-            store = PartitionStore(self.data_dir, table)
+        layout = self.layout
+        if table in _HISTORY_TABLES:
+            store = layout.store(_HISTORY_TABLES[table])
             wanted = store.days() if days is None else days
             missing = [d.isoformat() for d in wanted if not store.path(d).exists()]
             if missing:
                 raise FileNotFoundError(f"{table} has no stored partition for {', '.join(missing[:5])}")
-            tables = [pq.read_table(store.path(d), schema=HISTORY_SCHEMA) for d in wanted]
+            tables = [store.read(d) for d in wanted]
             return (pa.concat_tables(tables) if tables else HISTORY_SCHEMA.empty_table()).to_pandas()
-        with Warehouse(self.data_dir).connect(read_only=True) as conn:
-            if days is None:
-                return conn.execute(f"SELECT * FROM {SCHEMA}.{table}").df()
-            return conn.execute(
-                f"SELECT * FROM {SCHEMA}.{table} WHERE date BETWEEN ? AND ? ORDER BY ALL", [min(days), max(days)]
-            ).df()
-
-
-def io_manager_for(data_dir: str | Path) -> SMSCTablesIOManager:
-    return SMSCTablesIOManager(data_dir=str(data_dir))
+        warehouse = Warehouse(layout)
+        with warehouse.connect(read_only=True) as conn:
+            return warehouse.read_table(conn, table, days)

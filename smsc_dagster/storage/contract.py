@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-import dagster as dg
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from smsc_dagster.core import SMSCDataError
 
 COST_TYPE = pa.decimal128(18, 6)
 DELIVERED = (1, 2, 4)
@@ -80,23 +81,39 @@ KNOWN_RAW_FIELDS = frozenset(
 )
 
 
-class RowContractError(ValueError):
+class RowContractError(SMSCDataError):
     """A raw row breaks the contract in a way that would lose or misfile data (no int_id, no send time...)."""
 
 
-def column_schema(columns: Sequence[Column] = HISTORY_COLUMNS) -> dg.TableSchema:
-    """The ``dagster/column_schema`` shown in the Dagster UI."""
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn(
-                name=c.name,
-                type=duckdb_type(c.type),
-                description=c.description,
-                constraints=dg.TableColumnConstraints(nullable=not c.required, unique=c.name == "int_id"),
-            )
-            for c in columns
-        ]
-    )
+# The delivery tables (DuckDB): one row per day, channel, country, operator and currency in delivery_daily;
+# the rollups drop the date (and the operator) and add the first and last loaded day.
+DELIVERY_COLUMNS: tuple[Column, ...] = (
+    Column("date", pa.date32(), "The partition's local date.", True),
+    Column("channel", pa.string(), "'sms' or 'email'.", True),
+    Column("country", pa.string(), "Recipient country."),
+    Column("operator", pa.string(), "Recipient operator."),
+    Column("messages", pa.int64(), "Messages sent.", True),
+    Column("sms_parts", pa.int64(), "SMS parts billed (sum of sms_cnt).", True),
+    Column("delivered", pa.int64(), "Messages with status class 'delivered'.", True),
+    Column("failed", pa.int64(), "Messages with status class 'failed'.", True),
+    Column("pending", pa.int64(), "Messages still pending.", True),
+    Column("other", pa.int64(), "Messages with any other status.", True),
+    Column("delivery_rate", pa.float64(), "delivered / messages."),
+    Column("settled_delivery_rate", pa.float64(), "delivered / (delivered + failed); NULL when both are 0."),
+    Column("cost", pa.decimal128(38, 6), "Total cost, exact."),
+    Column("currency", pa.string(), "Account currency."),
+    Column("cost_per_delivered", pa.decimal128(18, 6), "cost / delivered; NULL when nothing was delivered."),
+)
+ROLLUP_DATE_COLUMNS: tuple[Column, ...] = (
+    Column("first_date", pa.date32(), "First loaded day."),
+    Column("last_date", pa.date32(), "Last loaded day."),
+)
+
+
+def rollup_columns(by: str) -> tuple[Column, ...]:
+    """The columns of ``delivery_by_<by>`` (``operator`` or ``country``)."""
+    dropped = {"date"} | ({"operator"} if by == "country" else set())
+    return tuple(c for c in DELIVERY_COLUMNS if c.name not in dropped) + ROLLUP_DATE_COLUMNS
 
 
 def duckdb_type(arrow_type: pa.DataType) -> str:
@@ -111,6 +128,11 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
         pa.date32(): "DATE",
         pa.float64(): "DOUBLE",
     }[arrow_type]
+
+
+def sql_columns(columns: Sequence[Column]) -> str:
+    """``name TYPE [NOT NULL], ...`` for a ``CREATE TABLE``."""
+    return ", ".join(f"{c.name} {duckdb_type(c.type)}{' NOT NULL' if c.required else ''}" for c in columns)
 
 
 def status_class(status: int | None) -> str:

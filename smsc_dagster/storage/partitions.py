@@ -1,10 +1,10 @@
 """Parquet partitions that are replaced atomically, and the staging area that lets a long backfill stream.
 
-Layout: ``{data_dir}/{table}/date=YYYY-MM-DD/data.parquet``, one file a day. A new version is written beside
+Layout (see :mod:`.layout` for where ``{base}`` is): ``{base}/{table}/date=YYYY-MM-DD/data.parquet``, one file a day. A new version is written beside
 the old one under a hidden name and moved over it with ``os.replace``, so a reader sees the old file or the
 new one, never half of either.
 
-A run stages its days under ``{data_dir}/.staging/{table}/{first}_{last}/``: each page's rows go to small
+A run stages its days under ``{base}/.staging/{table}/{first}_{last}/``: each page's rows go to small
 per-day files, a day is consolidated into one file as soon as the backwards paging cursor has passed it (so
 memory does not grow with the range), and only when the whole walk is complete are the days moved into
 place. A run that dies leaves its staging and a cursor behind; the next run of the same range resumes there
@@ -27,7 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from .schema import HISTORY_SCHEMA
+from smsc_dagster.core import days_between
+
+from .contract import HISTORY_SCHEMA
 
 DATA_FILE = "data.parquet"
 COMMITTED_WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd"}
@@ -69,15 +71,19 @@ def file_metadata(path: Path) -> dict[str, Any]:
 class PartitionStore:
     """The committed daily partitions of one table.
 
+    Args:
+        base: the folder holding the account's tables (``Layout.root``).
+        table: the table's name, e.g. ``sms_history``.
+
     Example:
-        >>> store = PartitionStore("data", "sms_history")
+        >>> store = Layout("data").store("sms")
         >>> store.read(dt.date(2026, 11, 30)).num_rows
     """
 
-    def __init__(self, data_dir: str | os.PathLike[str], table: str) -> None:
-        self.data_dir = Path(data_dir).resolve()
+    def __init__(self, base: str | os.PathLike[str], table: str) -> None:
+        self.base = Path(base).resolve()
         self.table = table
-        self.root = self.data_dir / table
+        self.root = self.base / table
 
     def path(self, day: dt.date) -> Path:
         return self.root / day_dir_name(day) / DATA_FILE
@@ -141,7 +147,7 @@ class StagedIngest:
         self.last_day = last_day
         self.zone = ZoneInfo(timezone)
         self.signature = signature
-        self.dir = store.data_dir / ".staging" / store.table / f"{first_day.isoformat()}_{last_day.isoformat()}"
+        self.dir = store.base / ".staging" / store.table / f"{first_day.isoformat()}_{last_day.isoformat()}"
         self.state_path = self.dir / "state.json"
         self.state: dict[str, Any] = {"signature": signature, "cursor": None, "complete_before": None, "pages": 0}
         self._open_days: set[dt.date] = set()
@@ -178,14 +184,15 @@ class StagedIngest:
     def day_start_ts(self, day: dt.date) -> int:
         return int(dt.datetime.combine(day, dt.time(), self.zone).timestamp())
 
-    def add_page(self, table: pa.Table, cursor: tuple[dt.date, int | None], oldest_sent_ts: int | None) -> None:
+    def add_page(self, table: pa.Table, cursor: tuple[dt.date, int | None]) -> None:
         """Stage one page's rows (already converted), then consolidate every day the cursor has passed.
 
         Args:
             table: the page's rows in the history schema; rows outside the run's days are dropped.
             cursor: the client's resume cursor after this page.
-            oldest_sent_ts: the oldest ``send_timestamp`` on the page (all rows, before filtering).
         """
+        oldest = pc.min(table["sent_at"]).value if table.num_rows else None
+        oldest_sent_ts = oldest // 1_000_000 if oldest is not None else None
         in_range = pc.and_(
             pc.greater_equal(table["date"], pa.scalar(self.first_day, pa.date32())),
             pc.less_equal(table["date"], pa.scalar(self.last_day, pa.date32())),
@@ -233,10 +240,6 @@ class StagedIngest:
 
     # -- commit -----------------------------------------------------------------------------------------
 
-    def days(self) -> list[dt.date]:
-        n = (self.last_day - self.first_day).days + 1
-        return [self.first_day + dt.timedelta(days=i) for i in range(n)]
-
     def commit(self, file_meta: dict[str, Any]) -> dict[dt.date, DayStats]:
         """Consolidate what is left, write empty days, then move every day into place. Returns each day's
         stats. Call only when the paging walk reached its end."""
@@ -244,7 +247,7 @@ class StagedIngest:
             self._consolidate(day)
         stats: dict[dt.date, DayStats] = {}
         staged: dict[dt.date, Path] = {}
-        for day in self.days():
+        for day in days_between(self.first_day, self.last_day):
             path = self.dir / day_dir_name(day) / DATA_FILE
             table = read_staged(path) if path.exists() else HISTORY_SCHEMA.empty_table()
             if not _strictly_descending(table["int_id"]):  # consolidated days already are: skip the sort

@@ -1,0 +1,215 @@
+"""The assets: daily history partitions read from SMSC, and the delivery tables built from them.
+
+Built by factories so one code location can hold several accounts. The history asset owns its storage
+(Parquet partitions committed atomically), so it returns metadata, not a value for an IO manager.
+"""
+
+
+import datetime as dt
+import warnings
+from collections.abc import Sequence
+
+import dagster as dg
+
+from smsc_dagster.core import Channel, api_dates, days_between
+from smsc_dagster.storage import ROLLUPS, DayStats, Layout, StagedIngest, Warehouse, rows_to_table
+
+from .checks import PAGING_COMPLETE
+from .resource import SMSCResource
+from .translator import DELIVERY_DAILY, HISTORY, ROLLUP, AccountNames, SMSCTableProps, SMSCTranslator
+
+
+def partition_days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
+    """The first and last local date of the run's partitions (a single partition or a backfill range)."""
+    key_range = context.partition_key_range
+    return dt.date.fromisoformat(key_range.start), dt.date.fromisoformat(key_range.end)
+
+
+def _single_run_asset(spec: dg.AssetSpec, **kwargs):
+    """``multi_asset`` over one spec with ``BackfillPolicy.single_run()`` — the point of these assets (one
+    paging walk per backfill). Dagster labels the parameter beta; the warning is silenced here only, not in
+    the user's process."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.multi_asset(specs=[spec], backfill_policy=dg.BackfillPolicy.single_run(), **kwargs)
+
+
+def _owned(translator: SMSCTranslator, props: SMSCTableProps, names: AccountNames) -> dg.AssetSpec:
+    """The translator's spec, with what the package itself relies on: the account's IO manager and the
+    table's name (so the IO manager finds the table whatever the key)."""
+    spec = translator.get_asset_spec(props)
+    return spec.merge_attributes(metadata={"smsc/table": props.table}).with_io_manager_key(names.io_manager_key)
+
+
+def build_history_asset(
+    *,
+    channel: Channel,
+    layout: Layout,
+    partitions_def: dg.DailyPartitionsDefinition,
+    key_prefix: Sequence[str] = ("smsc",),
+    translator: SMSCTranslator | None = None,
+) -> dg.AssetsDefinition:
+    """The daily-partitioned history of one channel of one account.
+
+    A backfill of any range runs as one run with one paging walk per six months: SMSC's 30 requests an hour
+    are spent on rows, not on restarting the walk for every day.
+
+    Example:
+        >>> sms = build_history_asset(channel=SMS, layout=Layout("data"), partitions_def=daily)
+    """
+    timezone = partitions_def.timezone or "UTC"
+    names = AccountNames(layout.account)
+    props = SMSCTableProps(
+        table=channel.table, role=HISTORY, account=layout.account, key_prefix=tuple(key_prefix),
+        layout=layout, timezone=timezone, channel=channel,
+    )
+    spec = _owned(translator or SMSCTranslator(), props, names)
+
+    @_single_run_asset(
+        spec,
+        name=f"{names.group}_{channel.table}",
+        partitions_def=partitions_def,
+        pool=names.api_pool,
+        required_resource_keys={names.resource_key},
+    )
+    def _history(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        smsc: SMSCResource = getattr(context.resources, names.resource_key)
+        first, last = partition_days(context)
+        api_start, api_end = api_dates(first, last, timezone, smsc.api_timezone)
+        store = layout.store(channel)
+        with smsc.get_client(logger=context.log) as client:
+            # Before the first request: refuse a store filed in another zone or read from another account.
+            layout.claim(timezone=timezone, account_id=client.account_id)
+            staging = StagedIngest(
+                store,
+                first,
+                last,
+                timezone,
+                signature=layout.staging_signature(
+                    channel=channel,
+                    account_id=client.account_id,
+                    api_start=api_start.isoformat(),
+                    api_end=api_end.isoformat(),
+                    timezone=timezone,
+                ),
+            )
+            resume = staging.resume_point()
+            if resume:
+                context.log.info(f"Resuming an interrupted fetch of {first}..{last} at cursor {resume}")
+            currency = client.get_currency()
+            context.log.info(f"Fetching {channel.name} history {api_start:%d.%m.%Y}-{api_end:%d.%m.%Y} ({smsc.api_timezone})")
+            for page in client.iter_history(api_start, api_end, channel=channel, resume=resume):
+                fetched_at = dt.datetime.fromtimestamp(client.clock.now(), dt.timezone.utc)
+                rows = rows_to_table(
+                    page.rows, channel=channel.name, currency=currency, timezone=timezone, fetched_at=fetched_at
+                )
+                staging.add_page(rows, page.cursor)
+            stats = client.stats
+            days = staging.commit(
+                {
+                    PAGING_COMPLETE: True,
+                    "run_id": context.run.run_id,
+                    "requests": stats.requests,
+                    "pages": stats.pages,
+                    "api_start": api_start.isoformat(),
+                    "api_end": api_end.isoformat(),
+                    "currency": currency,
+                    "timezone": timezone,
+                    "channel": channel.name,
+                    "account": layout.account,
+                }
+            )
+        for day, day_stat in days.items():
+            context.add_asset_metadata(_day_metadata(day_stat, currency), partition_key=day.isoformat())
+        total = sum(s.rows for s in days.values())
+        context.log.info(
+            f"{channel.table}: {total} rows in {len(days)} partitions from {stats.requests} requests ({stats.pages} pages)"
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "run_rows": dg.MetadataValue.int(total),
+                "run_partitions": dg.MetadataValue.int(len(days)),
+                "requests": dg.MetadataValue.int(stats.requests),
+                "pages": dg.MetadataValue.int(stats.pages),
+                "retries": dg.MetadataValue.int(stats.retries),
+                PAGING_COMPLETE: dg.MetadataValue.bool(True),
+            }
+        )
+
+    return _history
+
+
+def _day_metadata(day: DayStats, currency: str) -> dict[str, dg.MetadataValue]:
+    settled = day.delivered + day.failed
+    return {
+        "dagster/row_count": dg.MetadataValue.int(day.rows),
+        "cost_total": dg.MetadataValue.text(f"{day.cost} {currency}"),
+        "currency": dg.MetadataValue.text(currency),
+        "delivery_rate": dg.MetadataValue.float(day.delivered / day.rows if day.rows else 0.0),
+        "settled_delivery_rate": dg.MetadataValue.float(day.delivered / settled if settled else 0.0),
+        "pending_share": dg.MetadataValue.float(day.pending / day.rows if day.rows else 0.0),
+        "pending": dg.MetadataValue.int(day.pending),
+        "preview": dg.MetadataValue.md(day.preview or "_no messages this day_"),
+    }
+
+
+def build_delivery_assets(
+    *,
+    history_keys: Sequence[dg.AssetKey],
+    channels: Sequence[Channel],
+    layout: Layout,
+    partitions_def: dg.DailyPartitionsDefinition,
+    key_prefix: Sequence[str] = ("smsc",),
+    translator: SMSCTranslator | None = None,
+) -> list[dg.AssetsDefinition]:
+    """``delivery_daily`` (per partition) and the ``delivery_by_operator`` / ``delivery_by_country`` rollups:
+    DuckDB tables in the account's schema of ``{data_dir}/warehouse.duckdb``."""
+    translator = translator or SMSCTranslator()
+    names = AccountNames(layout.account)
+    warehouse = Warehouse(layout)
+    timezone = partitions_def.timezone or "UTC"
+
+    def props(table: str, role: str, deps: Sequence[dg.AssetKey]) -> SMSCTableProps:
+        return SMSCTableProps(
+            table=table, role=role, account=layout.account, key_prefix=tuple(key_prefix), layout=layout,
+            timezone=timezone, deps=tuple(deps),
+        )
+
+    daily_spec = _owned(translator, props("delivery_daily", DELIVERY_DAILY, history_keys), names)
+
+    @_single_run_asset(
+        daily_spec,
+        name=f"{names.group}_delivery_daily",
+        partitions_def=partitions_def,
+        pool=names.duckdb_pool,
+    )
+    def delivery_daily(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        first, last = partition_days(context)
+        with warehouse.connect() as conn:
+            warehouse.refresh_views(conn)
+            per_day = warehouse.replace_delivery_daily(conn, channels, first, last)
+        for day in days_between(first, last):
+            context.add_asset_metadata(
+                {"dagster/row_count": dg.MetadataValue.int(per_day[day])}, partition_key=day.isoformat()
+            )
+        return dg.MaterializeResult(metadata={"run_rows": dg.MetadataValue.int(sum(per_day.values()))})
+
+    def rollup(by: str) -> dg.AssetsDefinition:
+        table = f"delivery_by_{by}"
+        spec = _owned(translator, props(table, ROLLUP, [daily_spec.key]), names)
+
+        @dg.multi_asset(specs=[spec], name=f"{names.group}_{table}", pool=names.duckdb_pool)
+        def _rollup(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+            with warehouse.connect() as conn:
+                rows = warehouse.rebuild_rollup(conn, by)
+                preview = warehouse.preview(conn, table)
+            return dg.MaterializeResult(
+                metadata={
+                    "dagster/row_count": dg.MetadataValue.int(rows),
+                    "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+                }
+            )
+
+        return _rollup
+
+    return [delivery_daily, *(rollup(by) for by in ROLLUPS)]

@@ -1,0 +1,31 @@
+"""Storage: the data contract, the layout of one account's data, the partitions, and the warehouse that
+owns every SQL string. No Dagster here; it builds on :mod:`smsc_dagster.core` only."""
+
+from smsc_dagster.storage.contract import (
+    DELIVERY_COLUMNS as DELIVERY_COLUMNS,
+    HISTORY_COLUMNS as HISTORY_COLUMNS,
+    HISTORY_SCHEMA as HISTORY_SCHEMA,
+    REQUIRED_COLUMNS as REQUIRED_COLUMNS,
+    Column as Column,
+    RowContractError as RowContractError,
+    duckdb_type as duckdb_type,
+    rollup_columns as rollup_columns,
+    rows_to_table as rows_to_table,
+)
+from smsc_dagster.storage.layout import (
+    UNION_SCHEMA as UNION_SCHEMA,
+    Layout as Layout,
+    check_account as check_account,
+)
+from smsc_dagster.storage.partitions import (
+    DayStats as DayStats,
+    PartitionStore as PartitionStore,
+    StagedIngest as StagedIngest,
+    file_metadata as file_metadata,
+)
+from smsc_dagster.storage.warehouse import (
+    ROLLUPS as ROLLUPS,
+    HistoryQueries as HistoryQueries,
+    Warehouse as Warehouse,
+    WarehouseLockedError as WarehouseLockedError,
+)

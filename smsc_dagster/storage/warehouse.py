@@ -1,0 +1,370 @@
+"""The DuckDB warehouse, and every SQL string of the package: views over the Parquet partitions, the
+delivery tables built from them, and the queries the checks run.
+
+DuckDB allows one writing process per database file, and a process holding the file (even read-only) keeps
+writers of other processes out. So writers connect briefly and retry while the file is locked, and every
+Dagster step that writes here runs in the ``smsc_duckdb`` pool (limit 1). Readers use
+:meth:`Warehouse.connect` with ``read_only=True``, which also retries, and close the connection after the
+query; a reader that keeps a connection open blocks the pipeline's writers (they name its process).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import re
+import time
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import duckdb
+
+from smsc_dagster.core import CHANNELS, Channel, SMSCError, days_between, get_channel
+
+from .contract import DELIVERY_COLUMNS, REQUIRED_COLUMNS, sql_columns
+from .layout import DEFAULT_SCHEMA, UNION_SCHEMA, Layout
+from .partitions import PartitionStore
+
+LOCK_RETRY_S = 120.0
+# The checks read Parquet in an in-memory DuckDB with this cap and a spill directory, so a GROUP BY over
+# years of history stays small instead of growing with it.
+CHECK_MEMORY_LIMIT = "96MB"
+ROLLUPS = ("operator", "country")
+_ROLLUP_KEYS = {"operator": "channel, country, operator", "country": "channel, country"}
+
+# One row per (date, channel, country, operator, currency), from history rows.
+_MEASURES = """
+    count(*)::BIGINT AS messages,
+    coalesce(sum(sms_cnt), 0)::BIGINT AS sms_parts,
+    count(*) FILTER (WHERE status_class = 'delivered')::BIGINT AS delivered,
+    count(*) FILTER (WHERE status_class = 'failed')::BIGINT AS failed,
+    count(*) FILTER (WHERE status_class = 'pending')::BIGINT AS pending,
+    count(*) FILTER (WHERE status_class = 'other')::BIGINT AS other,
+    coalesce(sum(cost), 0)::DECIMAL(38, 6) AS cost
+"""
+# The same measures summed from delivery_daily rows: a rollup reads days x groups rows, not every message.
+_SUMMED_MEASURES = """
+    sum(messages)::BIGINT AS messages,
+    sum(sms_parts)::BIGINT AS sms_parts,
+    sum(delivered)::BIGINT AS delivered,
+    sum(failed)::BIGINT AS failed,
+    sum(pending)::BIGINT AS pending,
+    sum(other)::BIGINT AS other,
+    coalesce(sum(cost), 0)::DECIMAL(38, 6) AS cost
+"""
+_RATES = """
+    delivered::DOUBLE / messages AS delivery_rate,
+    CASE WHEN delivered + failed > 0 THEN delivered::DOUBLE / (delivered + failed) END AS settled_delivery_rate,
+    cost,
+    currency,
+    CASE WHEN delivered > 0 THEN CAST(cost / delivered AS DECIMAL(18, 6)) END AS cost_per_delivered
+"""
+_PID_RE = re.compile(r"PID (\d+)")
+
+
+class WarehouseLockedError(SMSCError):
+    """Another process held ``warehouse.duckdb`` for longer than the writer waits: usually a notebook that
+    opened it with ``duckdb.connect(...)`` and kept the connection."""
+
+
+def sql_list(paths: Sequence[str]) -> str:
+    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+
+
+def parquet_source(files: Sequence[str], *, filename: bool = False) -> str:
+    """A SQL relation over exactly these Parquet files."""
+    extra = ", filename = true" if filename else ""
+    return f"read_parquet({sql_list(files)}, hive_partitioning = false, union_by_name = true{extra})"
+
+
+class Warehouse:
+    """The DuckDB file of a ``data_dir`` (``warehouse.duckdb``), seen from one account's :class:`Layout`.
+
+    Args:
+        layout: the account whose schema this object writes (``smsc`` or ``smsc_<account>``); a plain path
+            means the single, unnamed account.
+        lock_retry_s: how long a connection waits for another process's lock.
+
+    Example:
+        >>> from smsc_dagster import Warehouse
+        >>> with Warehouse("data").connect(read_only=True) as conn:
+        ...     conn.sql("SELECT * FROM smsc.delivery_by_operator").show()
+    """
+
+    def __init__(self, layout: Layout | str, *, lock_retry_s: float = LOCK_RETRY_S) -> None:
+        self.layout = layout if isinstance(layout, Layout) else Layout(layout)
+        self.path = self.layout.warehouse_path
+        self.schema = self.layout.schema
+        self.lock_retry_s = lock_retry_s
+
+    @contextlib.contextmanager
+    def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection, retried while another process holds the file's lock (up to ``lock_retry_s``).
+
+        Raises:
+            WarehouseLockedError: the lock was not released in time; the message names the holding process.
+        """
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        deadline = time.monotonic() + self.lock_retry_s
+        delay = 0.05
+        while True:
+            try:
+                conn = duckdb.connect(str(self.path), read_only=read_only)
+                break
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower():
+                    raise
+                if time.monotonic() > deadline:
+                    pid = _PID_RE.search(str(exc))
+                    holder = f"process {pid.group(1)}" if pid else "another process"
+                    raise WarehouseLockedError(
+                        f"warehouse.duckdb is held by {holder} and was not released within {self.lock_retry_s:g} s. "
+                        "A reader that keeps a DuckDB connection open (a notebook's duckdb.connect(...)) keeps the "
+                        "pipeline's writers out: close it, and read with smsc_dagster.Warehouse(data_dir)"
+                        ".connect(read_only=True) in a `with` block, or read the Parquet files directly."
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 1.0)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def table(self, name: str) -> str:
+        return f"{self.schema}.{name}"
+
+    # -- views ------------------------------------------------------------------------------------------
+
+    def refresh_views(self, conn: duckdb.DuckDBPyConnection) -> list[str]:
+        """(Re)create this account's ``<schema>.<channel>_history`` views over its committed Parquet files,
+        drop the views of tables with no files left, and refresh the ``smsc_all`` union views; returns the
+        history views that exist."""
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+        views = []
+        for channel in CHANNELS.values():
+            store = self.layout.store(channel)
+            if store.days():
+                conn.execute(
+                    f"CREATE OR REPLACE VIEW {self.table(channel.table)} AS "
+                    f"SELECT * FROM read_parquet('{store.glob}', hive_partitioning = false, union_by_name = true)"
+                )
+                views.append(self.table(channel.table))
+            else:
+                conn.execute(f"DROP VIEW IF EXISTS {self.table(channel.table)}")
+        self.refresh_union_views(conn)
+        return views
+
+    def refresh_union_views(self, conn: duckdb.DuckDBPyConnection) -> list[str]:
+        """``smsc_all.<table>``: every named account's table of that name, with an ``account`` column."""
+        relations = conn.execute(
+            "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name LIKE 'smsc\\_%' ESCAPE '\\' "
+            "UNION SELECT schema_name, view_name FROM duckdb_views() WHERE schema_name LIKE 'smsc\\_%' ESCAPE '\\' "
+            "ORDER BY 1, 2"
+        ).fetchall()
+        by_table: dict[str, list[str]] = {}
+        for schema, table in relations:
+            if schema != UNION_SCHEMA and schema != DEFAULT_SCHEMA:
+                by_table.setdefault(table, []).append(schema)
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {UNION_SCHEMA}")
+        existing = {t for (t,) in conn.execute(
+            "SELECT view_name FROM duckdb_views() WHERE schema_name = ?", [UNION_SCHEMA]
+        ).fetchall()}
+        for table in existing - set(by_table):
+            conn.execute(f"DROP VIEW IF EXISTS {UNION_SCHEMA}.{table}")
+        for table, schemas in by_table.items():
+            union = " UNION ALL BY NAME ".join(
+                f"SELECT '{schema.removeprefix(DEFAULT_SCHEMA + '_')}' AS account, * FROM {schema}.{table}"
+                for schema in schemas
+            )
+            conn.execute(f"CREATE OR REPLACE VIEW {UNION_SCHEMA}.{table} AS {union}")
+        return sorted(by_table)
+
+    def _history_source(self, channels: Sequence[Channel], days: Sequence[dt.date] | None = None) -> str | None:
+        """A SQL relation over the history files of ``channels`` (only ``days`` when given), or ``None``."""
+        files: list[str] = []
+        for channel in channels:
+            store = self.layout.store(channel)
+            wanted = store.days() if days is None else [d for d in days if store.path(d).exists()]
+            files += [str(store.path(d)) for d in wanted]
+        return parquet_source(files) if files else None
+
+    # -- delivery tables --------------------------------------------------------------------------------
+
+    def _ensure_delivery_daily(self, conn: duckdb.DuckDBPyConnection) -> None:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table('delivery_daily')} ({sql_columns(DELIVERY_COLUMNS)})")
+
+    def replace_delivery_daily(
+        self, conn: duckdb.DuckDBPyConnection, channels: Sequence[str | Channel], first: dt.date, last: dt.date
+    ) -> dict[dt.date, int]:
+        """Recompute ``delivery_daily`` for the days ``first``..``last`` in one transaction; returns the
+        number of rows written for each day."""
+        channels = [get_channel(c) for c in channels]
+        self._ensure_delivery_daily(conn)
+        conn.execute("BEGIN TRANSACTION")
+        try:
+            conn.execute(f"DELETE FROM {self.table('delivery_daily')} WHERE date BETWEEN ? AND ?", [first, last])
+            source = self._history_source(channels, days_between(first, last))
+            if source is not None:
+                conn.execute(
+                    f"""
+                    INSERT INTO {self.table('delivery_daily')}
+                    SELECT date, channel, country, operator, messages, sms_parts, delivered, failed, pending,
+                           other, {_RATES}
+                    FROM (
+                        SELECT date, channel, country, operator, currency, {_MEASURES}
+                        FROM {source}
+                        WHERE date BETWEEN ? AND ?
+                        GROUP BY ALL
+                    )
+                    ORDER BY date, channel, country, operator
+                    """,
+                    [first, last],
+                )
+            per_day = dict(
+                conn.execute(
+                    f"SELECT date, count(*) FROM {self.table('delivery_daily')} WHERE date BETWEEN ? AND ? GROUP BY date",
+                    [first, last],
+                ).fetchall()
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        self.refresh_union_views(conn)
+        return {day: int(per_day.get(day, 0)) for day in days_between(first, last)}
+
+    def rebuild_rollup(self, conn: duckdb.DuckDBPyConnection, by: str) -> int:
+        """Recreate ``delivery_by_<by>`` (``operator`` or ``country``) over every loaded day, summed from
+        ``delivery_daily`` (days x groups rows, not every message)."""
+        keys = _ROLLUP_KEYS[by]
+        self._ensure_delivery_daily(conn)
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TABLE {self.table('delivery_by_' + by)} AS
+            SELECT {keys}, first_date, last_date, messages, sms_parts, delivered, failed, pending, other, {_RATES}
+            FROM (
+                SELECT {keys}, currency, min(date) AS first_date, max(date) AS last_date, {_SUMMED_MEASURES}
+                FROM {self.table('delivery_daily')}
+                GROUP BY ALL
+            )
+            ORDER BY messages DESC, {keys}
+            """
+        )
+        self.refresh_union_views(conn)
+        (count,) = conn.execute(f"SELECT count(*) FROM {self.table('delivery_by_' + by)}").fetchone()
+        return int(count)
+
+    def rollup_from_history(self, conn: duckdb.DuckDBPyConnection, channels: Sequence[str | Channel], by: str) -> list[tuple]:
+        """What ``delivery_by_<by>`` must hold, computed from every history row (for tests and the audit)."""
+        keys = _ROLLUP_KEYS[by]
+        source = self._history_source([get_channel(c) for c in channels])
+        if source is None:
+            return []
+        return conn.execute(
+            f"""
+            SELECT {keys}, first_date, last_date, messages, sms_parts, delivered, failed, pending, other, {_RATES}
+            FROM (
+                SELECT {keys}, currency, min(date) AS first_date, max(date) AS last_date, {_MEASURES}
+                FROM {source}
+                GROUP BY ALL
+            )
+            ORDER BY messages DESC, {keys}
+            """
+        ).fetchall()
+
+    def preview(self, conn: duckdb.DuckDBPyConnection, table: str, limit: int = 10) -> Any:
+        """The first rows of one of this account's tables, as a DataFrame."""
+        return conn.execute(f"SELECT * FROM {self.table(table)} LIMIT {int(limit)}").df()
+
+    def read_table(self, conn: duckdb.DuckDBPyConnection, table: str, days: Sequence[dt.date] | None = None) -> Any:
+        """One of this account's tables as a DataFrame (only ``days`` when given)."""
+        if days is None:
+            return conn.execute(f"SELECT * FROM {self.table(table)}").df()
+        return conn.execute(
+            f"SELECT * FROM {self.table(table)} WHERE date BETWEEN ? AND ? ORDER BY ALL", [min(days), max(days)]
+        ).df()
+
+    # -- what the checks ask ----------------------------------------------------------------------------
+
+    def reconcile_delivery_daily(self, channels: Sequence[str | Channel]) -> tuple[list[tuple], str | None]:
+        """Per day and channel, where ``delivery_daily``'s message counts and cost sums differ from the
+        history's stored files. Returns ``(mismatches, problem)``: ``problem`` says why nothing could be
+        compared (the table is missing)."""
+        source = self._history_source([get_channel(c) for c in channels])
+        with self.connect(read_only=True) as conn:
+            exists = conn.execute(
+                "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = 'delivery_daily'",
+                [self.schema],
+            ).fetchone()[0]
+            if not exists:
+                return ([], None) if source is None else ([], f"{self.table('delivery_daily')} does not exist")
+            history = (
+                f"SELECT date, channel, count(*) AS messages, coalesce(sum(cost), 0) AS cost FROM {source} GROUP BY ALL"
+                if source
+                else "SELECT NULL::DATE AS date, NULL::VARCHAR AS channel, 0 AS messages, 0 AS cost WHERE false"
+            )
+            mismatches = conn.execute(
+                f"""
+                WITH h AS ({history}),
+                     d AS (SELECT date, channel, sum(messages) AS messages, sum(cost) AS cost
+                           FROM {self.table('delivery_daily')} GROUP BY ALL)
+                SELECT coalesce(h.date, d.date) AS date, coalesce(h.channel, d.channel),
+                       h.messages, d.messages, h.cost, d.cost
+                FROM h FULL OUTER JOIN d ON h.date = d.date AND h.channel = d.channel
+                WHERE h.messages IS DISTINCT FROM d.messages OR h.cost IS DISTINCT FROM d.cost
+                ORDER BY 1 LIMIT 20
+                """
+            ).fetchall()
+        return mismatches, None
+
+
+class HistoryQueries:
+    """The checks' questions about one history table's stored files, asked in a memory-capped, in-memory
+    DuckDB (so they never touch the warehouse's lock).
+
+    Args:
+        store: the table's partitions.
+        spill_dir: where DuckDB spills when the memory limit is reached.
+        days: only these partitions (``None``: every stored one).
+    """
+
+    def __init__(self, store: PartitionStore, spill_dir, days: Sequence[dt.date] | None = None) -> None:
+        self.store = store
+        self.spill_dir = spill_dir
+        self.days = days
+
+    def _files(self) -> list[str]:
+        stored = self.store.days()
+        wanted = stored if self.days is None else sorted(set(self.days) & set(stored))
+        return [str(self.store.path(d)) for d in wanted]
+
+    def _query(self, sql: str) -> list[tuple]:
+        files = self._files()
+        if not files:
+            return []
+        config = {"memory_limit": CHECK_MEMORY_LIMIT, "threads": 1, "temp_directory": str(self.spill_dir)}
+        with duckdb.connect(config=config) as conn:
+            return conn.execute(sql.format(source=parquet_source(files, filename=True))).fetchall()
+
+    def duplicate_ids(self, limit: int = 5) -> list[tuple[int, int]]:
+        """``(int_id, copies)`` of ids stored more than once, most copies first."""
+        return self._query(
+            "SELECT int_id, count(*) AS n FROM {source} GROUP BY int_id HAVING n > 1 ORDER BY n DESC, int_id LIMIT "
+            + str(int(limit))
+        )
+
+    def misfiled(self) -> list[tuple[str, int]]:
+        """``(partition, rows)`` where a row's date is not the date of the file it is stored in."""
+        return self._query(
+            "SELECT regexp_extract(filename, 'date=([0-9-]+)', 1) AS part, count(*) FROM {source} "
+            "WHERE CAST(date AS VARCHAR) <> regexp_extract(filename, 'date=([0-9-]+)', 1) GROUP BY part ORDER BY part"
+        )
+
+    def null_counts(self) -> dict[str, int]:
+        """NULLs in each required column."""
+        counts = self._query(
+            "SELECT " + ", ".join(f"count(*) FILTER (WHERE {c} IS NULL)" for c in REQUIRED_COLUMNS) + " FROM {source}"
+        )
+        return dict(zip(REQUIRED_COLUMNS, counts[0])) if counts else {}
+
