@@ -1,4 +1,5 @@
-# Two entry points that work on a fresh machine with only Python and make.
+# Two entry points that work on a fresh machine with only Python and make (`make test` installs
+# PostgreSQL with apt-get when it is missing: see scripts/ensure_servers.sh).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -17,7 +18,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/smsc-dagster demo
 
+# The servers the tests start themselves (a private PostgreSQL) are installed first when missing.
 test: $(STAMP)
+	bash scripts/ensure_servers.sh
 	$(BIN)/python -m pytest -q
 
 clean:

@@ -87,7 +87,8 @@ def ours_bytes(spec: dict) -> dict:
                     raise
                 data = []
             t1 = clock()
-            rows, smallest = client._new_rows(data, prev_id, number)
+            rows, repeated, smallest = client._new_rows(data, prev_id, number)
+            rows = rows + repeated
             last = len(data) < PAGE
             cursor = (window[0] - dt.timedelta(days=1), None) if last else (window[1], smallest)
             t2 = clock()

@@ -44,7 +44,12 @@ from smsc_dagster.orchestration import (
     SMSCTranslator as SMSCTranslator,
     build_smsc_definitions as build_smsc_definitions,
 )
-from smsc_dagster.storage import Layout as Layout, Warehouse as Warehouse, WarehouseLockedError as WarehouseLockedError
+from smsc_dagster.storage import (
+    Layout as Layout,
+    Privacy as Privacy,
+    Warehouse as Warehouse,
+    WarehouseLockedError as WarehouseLockedError,
+)
 
 __all__ = [
     "AccountNames",
@@ -52,6 +57,7 @@ __all__ = [
     "Channel",
     "HistoryPage",
     "Layout",
+    "Privacy",
     "RequestBudget",
     "SMSCAuthError",
     "SMSCBlockedError",

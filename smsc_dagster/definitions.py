@@ -11,6 +11,9 @@
 | ``SMSC_CHANNELS`` | comma-separated ``sms``/``email`` | ``sms`` |
 | ``SMSC_LOOKBACK_DAYS`` | days the schedule re-reads | ``3`` |
 | ``SMSC_SCHEDULE_CRON`` | when the refresh runs, in ``SMSC_TIMEZONE`` | ``30 5 * * *`` |
+| ``SMSC_PRIVACY_PHONE`` | what the history stores of recipients: ``keep``, ``hash`` or ``drop`` | ``keep`` |
+| ``SMSC_PRIVACY_MESSAGE`` | what it stores of message texts: ``keep``, ``hash`` or ``drop`` | ``keep`` |
+| ``SMSC_PRIVACY_KEY`` | the HMAC key (16+ characters) when something is ``hash``; read when a run starts | — |
 
 For several accounts, write a module of your own (``build_smsc_definitions`` once per account, merged) or
 use the YAML component ``smsc_dagster.SMSCAccountComponent``.
@@ -57,6 +60,7 @@ def definitions_from_env() -> dg.Definitions:
             lookback_days=int(lookback),
             resource=SMSCResource.from_env(),
             schedule_cron=_env("SMSC_SCHEDULE_CRON") or SCHEDULE_CRON,
+            privacy={"phone": _env("SMSC_PRIVACY_PHONE") or "keep", "message": _env("SMSC_PRIVACY_MESSAGE") or "keep"},
         )
     except SMSCConfigError as exc:
         # Name the variable the user sets, not the builder's argument.
@@ -71,14 +75,24 @@ _ENV_OF = {
     "channels": "SMSC_CHANNELS",
     "lookback_days": "SMSC_LOOKBACK_DAYS",
     "schedule_cron": "SMSC_SCHEDULE_CRON",
+    "privacy.phone": "SMSC_PRIVACY_PHONE",
+    "privacy.message": "SMSC_PRIVACY_MESSAGE",
+    "base_url": "SMSC_BASE_URL",
+    "api_timezone": "SMSC_API_TIMEZONE",
 }
 
 
 def _env_names(message: str) -> str:
+    """``message`` with the builder's and the resource's setting names replaced by the variables that set
+    them: every ``data_dir``-like name (never the ``<data_dir>`` placeholder of a path), and a leading
+    ``account``/``timezone``/``channels``."""
+    message = message.removeprefix("SMSCResource: ")
     for arg, env in _ENV_OF.items():
-        if message.startswith(arg + " "):
-            return env + message[len(arg):]
-    return message
+        if "_" in arg:
+            message = re.sub(rf"(?<![<\w]){arg}(?![>\w])", env, message)
+        elif message.startswith(arg + " "):
+            message = env + message[len(arg):]
+    return re.sub(r"(?<![<\w])timezone=", "SMSC_TIMEZONE=", message)
 
 
 defs = definitions_from_env()

@@ -12,7 +12,7 @@ def test_fields_are_described_for_the_ui():
     fields = SMSCResource.model_fields
     expected = {
         "login", "password", "api_key", "base_url", "api_timezone", "requests_per_hour",
-        "identical_per_minute", "timeout_s", "max_retries", "budget_path",
+        "identical_per_minute", "timeout_s", "max_retries", "budget_path", "budget_url",
     }
     assert set(fields) == expected
     assert all(f.description for f in fields.values())

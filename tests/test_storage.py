@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 
+from smsc_dagster.core import SMSCDataError
 from smsc_dagster.storage.contract import rows_to_table
-from smsc_dagster.storage.partitions import PartitionStore, StagedIngest
+from smsc_dagster.storage.partitions import PartitionStore, StagedIngest, dedupe
 
 from .pipeline_support import row
 
@@ -57,3 +60,64 @@ def test_a_late_row_for_a_consolidated_day_is_merged_not_lost(tmp_path):
     ingest.commit({})
     assert store.read(dt.date(2026, 10, 3)).column("int_id").to_pylist() == [9, 5]
     assert store.read(dt.date(2026, 10, 2)).column("int_id").to_pylist() == [6, 4]
+
+
+def test_rows_outside_the_partitions_and_duplicates_are_counted_and_the_counts_survive_a_resume(tmp_path):
+    store = PartitionStore(tmp_path, "sms_history")
+    window = (at(2, 0) - 3 * 3600, at(4, 0) + 2 * 3600)  # server days reaching 3 h before and 2 h after
+    make = lambda: StagedIngest(  # noqa: E731
+        store, dt.date(2026, 10, 2), dt.date(2026, 10, 3), "Asia/Almaty", signature={"k": 2}, window=window
+    )
+    ingest = make()
+    assert ingest.resume_point() is None
+    # page 1: one row after the last partition, 9 twice (the newer copy second), 8 once
+    add(ingest, (dt.date(2026, 10, 3), 7), row(10, at(4, 1)), row(9, at(3, 20), status=0),
+        row(9, at(3, 20), last_timestamp=at(3, 20) + 90), row(8, at(3, 9)), row(7, at(3, 8)))
+    assert (ingest.rows_outside_partitions, ingest.duplicate_rows) == (1, 1)
+    resumed = make()  # the run dies here; the next run of the same range resumes
+    assert resumed.resume_point() == (dt.date(2026, 10, 3), 7)
+    assert (resumed.rows_outside_partitions, resumed.duplicate_rows) == (1, 1)
+    # page 2: 8 again with an older status change (loses), 7 again without one (loses), two rows before
+    add(resumed, (dt.date(2026, 10, 1), None), row(8, at(3, 9), status=20, last_timestamp=at(3, 9)),
+        row(7, at(3, 8), status=0, last_timestamp=0), row(6, at(2, 10)), row(5, at(1, 23)), row(4, at(1, 21) + 1))
+    days = resumed.commit({})
+    assert (days.rows_outside_partitions, days.duplicate_rows) == (3, 3)
+    assert {d.isoformat(): s.rows for d, s in days.items()} == {"2026-10-02": 1, "2026-10-03": 3}
+    day3 = store.read(dt.date(2026, 10, 3)).to_pylist()
+    assert [(r["int_id"], r["status"], r["status_changed_at"].timestamp()) for r in day3] == [
+        (9, 1, at(3, 20) + 90), (8, 1, at(3, 9) + 30), (7, 1, at(3, 8) + 30)
+    ]
+
+
+def test_a_page_with_a_row_outside_the_requested_server_days_stages_nothing(tmp_path):
+    store = PartitionStore(tmp_path, "sms_history")
+    window = (at(2, 0) - 3 * 3600, at(4, 0) + 2 * 3600)
+    ingest = StagedIngest(store, dt.date(2026, 10, 2), dt.date(2026, 10, 3), "Asia/Almaty", signature={}, window=window)
+    add(ingest, (dt.date(2026, 10, 3), 8), row(9, at(3, 20)), row(8, at(3, 9)))
+    state = ingest.state_path.read_bytes()
+    files = sorted(p.relative_to(ingest.dir) for p in ingest.dir.rglob("*.parquet"))
+    with pytest.raises(SMSCDataError) as error:
+        add(ingest, (dt.date(2026, 10, 3), 6), row(7, at(3, 1)), row(6, window[1]))
+    assert str(error.value).startswith(
+        f"row with int_id=6: send_timestamp={window[1]} (2026-10-03 21:00:00 UTC) is outside the server days the "
+        f"run requested ([{window[0]}, {window[1]}) = 2026-10-01 16:00:00 to 2026-10-03 21:00:00 UTC)"
+    )
+    assert ingest.state_path.read_bytes() == state
+    assert sorted(p.relative_to(ingest.dir) for p in ingest.dir.rglob("*.parquet")) == files
+    assert (ingest.rows_outside_partitions, ingest.duplicate_rows) == (0, 0)
+
+
+def test_dedupe_keeps_the_newest_status_change_then_the_newest_fetch():
+    early, late = FETCHED, FETCHED + dt.timedelta(hours=1)
+    convert = lambda rows, fetched: rows_to_table(  # noqa: E731
+        rows, channel="sms", currency="KZT", timezone="Asia/Almaty", fetched_at=fetched
+    )
+    send = at(3, 12)
+    table = pa.concat_tables([
+        convert([row(3, send, status=1, last_timestamp=send + 60), row(2, send, status=1, last_timestamp=0),
+                 row(1, send, status=1, last_timestamp=send + 60)], late),
+        convert([row(3, send, status=20, last_timestamp=send + 600), row(2, send, status=20, last_timestamp=send + 5),
+                 row(1, send, status=20, last_timestamp=send + 60)], early),
+    ])
+    kept = dedupe(table)
+    assert [(r["int_id"], r["status"]) for r in kept.to_pylist()] == [(3, 20), (2, 20), (1, 1)]

@@ -3,7 +3,12 @@
 Nothing here imports Dagster or the storage layer; anyone can use :class:`SMSCClient` on its own.
 """
 
-from smsc_dagster.core.budget import RequestBudget as RequestBudget, account_key as account_key
+from smsc_dagster.core.budget import (
+    RequestBudget as RequestBudget,
+    account_key as account_key,
+    is_budget_url as is_budget_url,
+    ledger_url as ledger_url,
+)
 from smsc_dagster.core.channels import (
     CHANNELS as CHANNELS,
     Channel as Channel,

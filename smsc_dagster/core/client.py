@@ -28,7 +28,7 @@ from .errors import (
     SMSCResponseError,
     SMSCUnavailableError,
 )
-from .response import decode_body, int_id_of, parse_json_body, redact
+from .response import decode_body, excerpt, int_id_of, parse_json_body
 
 PAGE_SIZE = 1000
 # Waits between attempts after a transport fault (connection, timeout, 5xx, garbled body), and after error 9.
@@ -57,13 +57,18 @@ class HistoryPage:
     """One response of the history endpoint.
 
     Attributes:
-        rows: the raw rows as SMSC sent them (``int_id`` as number or string, ``cost`` as string...).
+        rows: the raw rows as SMSC sent them (``int_id`` as number or string, ``cost`` as string...), each
+            ``int_id`` once per walk: the rows older than the cursor; of copies within the page, the one with
+            the newest ``last_timestamp``.
         window: the ``(start, end)`` dates of the request, in the API's time zone.
         number: 1-based page number within the window.
         prev_id: the cursor this page was requested with (``None`` for a window's first page).
         last: ``True`` when this page ends its window's paging (a short page, or no rows).
         requests: HTTP requests this page cost, retries included.
         next_prev_id: the cursor of the window's next page (``None`` when ``last``).
+        repeated: the page's other copies of ``int_id`` s: rows at or above the cursor (already served on an
+            earlier page) and the older copies of an ``int_id`` repeated within the page. Possibly a newer
+            version of a row already yielded; a store that keeps the newest version takes them too.
     """
 
     rows: list[dict[str, Any]]
@@ -73,6 +78,7 @@ class HistoryPage:
     last: bool
     requests: int
     next_prev_id: int | None = None
+    repeated: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def cursor(self) -> tuple[dt.date, int | None]:
@@ -111,8 +117,10 @@ class SMSCClient:
         base_url: ``https://smsc.kz`` or another SMSC host; plain ``http://`` only on loopback.
         timeout_s: timeout of one HTTP request.
         max_retries: retries after a transient failure (connection, timeout, HTTP 5xx, garbled body, error 9).
-        budget: the request budget to spend; by default a ledger at ``budget_path``.
-        budget_path: the ledger file; default under ``DAGSTER_HOME`` (see :func:`default_budget_path`).
+        budget: the request budget to spend; by default a ledger at ``budget_url`` or ``budget_path``.
+        budget_path: the SQLite ledger file; default under ``DAGSTER_HOME`` (see :func:`default_budget_path`).
+        budget_url: instead of ``budget_path``, a database URL of the ledger shared by several machines,
+            e.g. ``postgresql://user:password@host:5432/db`` (see :class:`RequestBudget`).
         requests_per_hour: the account's hourly history limit.
         identical_per_minute: the limit on identical history requests a minute.
         clock: time source for waits; tests inject a fake one.
@@ -136,6 +144,7 @@ class SMSCClient:
         max_retries: int = 5,
         budget: RequestBudget | None = None,
         budget_path: str | None = None,
+        budget_url: str | None = None,
         requests_per_hour: int = 30,
         identical_per_minute: int = 3,
         clock: Clock | None = None,
@@ -159,8 +168,10 @@ class SMSCClient:
         self.session = session or requests.Session()
         # Who this client reads for, without the secret: the host and login, or the host and a hash of the key.
         self.account_id = account_key(urlsplit(self.base_url).netloc, login=login, api_key=api_key)
+        if budget_path and budget_url:
+            raise ValueError("SMSCClient: give budget_path or budget_url, not both")
         self.budget = budget or RequestBudget(
-            budget_path or default_budget_path(),
+            budget_url or budget_path or default_budget_path(),
             self.account_id,
             requests_per_hour=requests_per_hour,
             identical_per_minute=identical_per_minute,
@@ -225,7 +236,8 @@ class SMSCClient:
         """The account's currency (``KZT``, ``RUB``...): history rows carry costs without one."""
         data = self._call("/sys/balance.php", {"cur": 1}, budgeted=False)
         if not isinstance(data, dict) or not data.get("currency"):
-            raise SMSCResponseError(f"balance response has no currency: {redact(str(data)[:200], self._secrets)!r}")
+            shown = excerpt(str(data), self._secrets)
+            raise SMSCResponseError(f"balance response has no currency: {shown!r}", excerpt=shown)
         return str(data["currency"])
 
     # -- paging ---------------------------------------------------------------------------------------
@@ -251,7 +263,7 @@ class SMSCClient:
                     f"history page {number} for {params['start']}-{params['end']} is a JSON "
                     f"{type(data).__name__}, not a list of rows"
                 )
-            rows, smallest = self._new_rows(data, prev_id, number)
+            rows, repeated, smallest = self._new_rows(data, prev_id, number)
             last = len(data) < PAGE_SIZE
             if not last and smallest is None:
                 raise SMSCResponseError(
@@ -268,6 +280,7 @@ class SMSCClient:
                 last=last,
                 requests=self.stats.requests - before,
                 next_prev_id=None if last else smallest,
+                repeated=repeated,
             )
             if last:
                 return
@@ -275,9 +288,12 @@ class SMSCClient:
 
     def _new_rows(
         self, data: list[Any], prev_id: int | None, number: int
-    ) -> tuple[list[dict[str, Any]], int | None]:
-        """The page's rows older than the cursor, and the smallest ``int_id`` among them."""
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
+        """The page's rows older than the cursor (each ``int_id`` once, its newest copy), the other copies,
+        and the smallest ``int_id`` among the new rows."""
         rows: list[dict[str, Any]] = []
+        repeated: list[dict[str, Any]] = []
+        position: dict[int, int] = {}  # int_id -> index in rows
         smallest: int | None = None
         for index, row in enumerate(data):
             int_id = int_id_of(row)
@@ -288,11 +304,21 @@ class SMSCClient:
                     "without it the history cannot be paged or deduplicated"
                 )
             if prev_id is not None and int_id >= prev_id:
-                continue  # already seen on an earlier page
+                repeated.append(row)  # already served on an earlier page; perhaps a newer version of it
+                continue
+            if int_id in position:  # twice within the page: the newest last_timestamp goes to rows
+                kept = position[int_id]
+                if _last_change(row) > _last_change(rows[kept]):
+                    repeated.append(rows[kept])
+                    rows[kept] = row
+                else:
+                    repeated.append(row)
+                continue
+            position[int_id] = len(rows)
             rows.append(row)
             if smallest is None or int_id < smallest:
                 smallest = int_id
-        return rows, smallest
+        return rows, repeated, smallest
 
     # -- one call with retries ------------------------------------------------------------------------
 
@@ -369,9 +395,12 @@ class SMSCClient:
             if response.status_code >= 500:
                 raise _HTTPStatusError(f"HTTP {response.status_code} from {urlsplit(url).netloc}")
             if response.status_code != 200:
+                # The whole body is redacted before it is cut: a proxy page may echo the request form.
+                shown = excerpt(response.text, self._secrets)
+                kind = " (an HTML page)" if "html" in (response.headers.get("Content-Type") or "").lower() else ""
                 raise SMSCResponseError(
-                    f"HTTP {response.status_code} from {url}: "
-                    f"{redact(response.text[:200], self._secrets)!r}",
+                    f"HTTP {response.status_code}{kind} from {url}: {shown!r}",
+                    excerpt=shown,
                     retryable=False,
                 )
             text = decode_body(response.content, response.headers.get("Content-Type"), self._secrets)
@@ -387,6 +416,16 @@ class SMSCClient:
     def _has_backup(self) -> bool:
         # SMSC documents www2.<host> as the backup host; it exists only for real names, not for addresses.
         return host_address(self.host) is None and self.host != "localhost" and not self.host.startswith("www2.")
+
+
+def _last_change(row: dict[str, Any]) -> int:
+    """A row's ``last_timestamp`` for choosing between two copies: -1 when missing, 0 or not a number."""
+    value = row.get("last_timestamp")
+    try:
+        seconds = int(value.strip() if isinstance(value, str) else value)
+    except (TypeError, ValueError, OverflowError):
+        return -1
+    return seconds if seconds > 0 else -1
 
 
 class _HTTPStatusError(Exception):
@@ -427,15 +466,24 @@ def credentials_problem(*, login: str | None, password: str | None, api_key: str
 
 def validate_base_url(base_url: str) -> str:
     """``base_url`` without a trailing slash, or a ``ValueError`` that says what is wrong with it."""
-    parts = urlsplit(base_url)
+    try:
+        parts = urlsplit(base_url) if isinstance(base_url, str) else None
+    except ValueError:  # e.g. an unbalanced [ of an IPv6 host
+        parts = None
+    if parts is None:
+        raise ValueError(f"base_url must look like https://smsc.kz, got {base_url!r}")
     if parts.username or parts.password or parts.query:
         raise ValueError("base_url must not carry credentials or a query string; configure login/password or api_key")
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(f"base_url must look like https://smsc.kz, got {base_url!r}")
     try:
-        parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0..65535
+        port = parts.port  # raises ValueError for a port that is not a number in 0..65535
     except ValueError:
-        raise ValueError(f"base_url has a port that is not a number in 1..65535: {base_url!r}") from None
+        port = 0
+    if port == 0:
+        raise ValueError(f"base_url has a port that is not a number in 1..65535: {base_url!r}")
+    if parts.fragment:
+        raise ValueError(f"base_url must not carry a #fragment, got {base_url!r}")
     if parts.scheme != "https" and not is_loopback(parts.hostname):
         raise ValueError(
             f"base_url must use https:// (credentials travel in the request body); plain http is allowed only "

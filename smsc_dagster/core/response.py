@@ -8,10 +8,13 @@ of it answers with an HTML page: all of that is sorted out here.
 from __future__ import annotations
 
 import codecs
+import html
 import json
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 from .errors import ERROR_CLASSES, SMSCError, SMSCResponseError
 
@@ -32,18 +35,79 @@ def charset_of(content_type: str | None) -> str:
     return DEFAULT_CHARSET
 
 
+# The value of a credential parameter, whatever it looks like and whoever put it there (a proxy echoing the
+# form, an error page quoting the URL): ``psw=...``, ``psw%3D...``, ``"psw": "..."``, ``psw: ...``. A quoted
+# value runs to its closing quote, a bare one to the next ``&``, whitespace, quote, tag or separator.
+_CREDENTIAL_RE = re.compile(
+    r"""(?<![A-Za-z0-9_])(psw|apikey|login)(["']?\s*(?:=|%3D|:)\s*)"""
+    r"""("(?:[^"\\]|\\.)*"?|'[^']*'?|&quot;.*?(?:&quot;|$)|[^&\s"'<>,;}\]]*)""",
+    re.IGNORECASE,
+)
+_PERCENT_RE = re.compile(r"%[0-9A-Fa-f]{2}")
+_WHITESPACE_RE = re.compile(r"\s+")
+
+
+def _literal(form: str) -> str:
+    """A pattern matching ``form`` literally, except that any run of whitespace in it matches any run of
+    whitespace (a page may wrap or collapse it) and percent escapes match in either case."""
+    parts: list[str] = []
+    for index, chunk in enumerate(_WHITESPACE_RE.split(form)):
+        if index:
+            parts.append(r"\s+")
+        pos = 0
+        for match in _PERCENT_RE.finditer(chunk):
+            parts.append(re.escape(chunk[pos : match.start()]))
+            parts.append("%(?i:" + match.group()[1:] + ")")
+            pos = match.end()
+        parts.append(re.escape(chunk[pos:]))
+    return "".join(parts)
+
+
+def secret_forms(secret: str) -> list[str]:
+    """The spellings a secret can take in a body or a message: raw, whitespace-collapsed, percent-encoded
+    (``quote`` with and without ``/`` kept, ``quote_plus`` as form bodies use), HTML- and JSON-escaped."""
+    forms = [
+        secret,
+        " ".join(secret.split()),
+        quote(secret, safe=""),
+        quote(secret),
+        quote_plus(secret),
+        quote_plus(secret, safe="/"),
+        html.escape(secret),
+        html.escape(secret, quote=False),
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+    ]
+    unique = [f for f in dict.fromkeys(forms) if f.strip()]
+    return sorted(unique, key=len, reverse=True)  # longest first: a form inside another goes with it
+
+
+@lru_cache(maxsize=64)
+def _secrets_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    forms = sorted({f for s in secrets for f in secret_forms(s)}, key=len, reverse=True)
+    if not forms:
+        return None
+    return re.compile("|".join(_literal(f) for f in forms))
+
+
 def redact(text: str, secrets: Iterable[str | None]) -> str:
-    """``text`` with every non-empty secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
+    """``text`` with every form of every non-empty secret (see :func:`secret_forms`; whitespace inside it
+    matched loosely) replaced by ``***``, and the value of every ``psw``/``apikey``/``login`` parameter too,
+    whatever it looks like."""
+    pattern = _secrets_pattern(tuple(sorted({s for s in secrets if s and s.strip()})))
+    if pattern is not None:
+        text = pattern.sub("***", text)
+    return _CREDENTIAL_RE.sub(r"\1\2***", text)
 
 
 def excerpt(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """A short single-line start of a body for an error message, secrets removed."""
-    short = " ".join(text[: EXCERPT_CHARS * 2].split())[:EXCERPT_CHARS]
-    return redact(short, secrets)
+    """A short single-line start of a body for an error message, secrets removed.
+
+    Redaction runs over the whole text before anything is cut or collapsed, and again after collapsing, so
+    neither a secret straddling the cut nor one whose whitespace collapsing changes can slip through."""
+    secrets = tuple(secrets)
+    short = " ".join(redact(text, secrets).split())
+    return redact(short, secrets)[:EXCERPT_CHARS]
 
 
 def decode_body(body: bytes, content_type: str | None, secrets: Iterable[str | None] = ()) -> str:

@@ -11,8 +11,8 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from smsc_dagster.core import Channel, api_dates, days_between
-from smsc_dagster.storage import ROLLUPS, DayStats, Layout, StagedIngest, Warehouse, rows_to_table
+from smsc_dagster.core import Channel, api_dates, day_bounds, days_between
+from smsc_dagster.storage import ROLLUPS, DayStats, Layout, Privacy, StagedIngest, Warehouse, rows_to_table
 
 from .checks import PAGING_COMPLETE
 from .resource import SMSCResource
@@ -48,20 +48,25 @@ def build_history_asset(
     partitions_def: dg.DailyPartitionsDefinition,
     key_prefix: Sequence[str] = ("smsc",),
     translator: SMSCTranslator | None = None,
+    privacy: Privacy | None = None,
 ) -> dg.AssetsDefinition:
     """The daily-partitioned history of one channel of one account.
 
     A backfill of any range runs as one run with one paging walk per six months: SMSC's 30 requests an hour
     are spent on rows, not on restarting the walk for every day.
 
+    ``privacy`` says what is stored of recipients and texts (default: everything kept); it is applied to each
+    page before anything is written, and the HMAC key it needs is read when the run starts.
+
     Example:
         >>> sms = build_history_asset(channel=SMS, layout=Layout("data"), partitions_def=daily)
     """
     timezone = partitions_def.timezone or "UTC"
+    privacy = Privacy.coerce(privacy)
     names = AccountNames(layout.account)
     props = SMSCTableProps(
         table=channel.table, role=HISTORY, account=layout.account, key_prefix=tuple(key_prefix),
-        layout=layout, timezone=timezone, channel=channel,
+        layout=layout, timezone=timezone, channel=channel, privacy=privacy,
     )
     spec = _owned(translator or SMSCTranslator(), props, names)
 
@@ -74,6 +79,7 @@ def build_history_asset(
     )
     def _history(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         smsc: SMSCResource = getattr(context.resources, names.resource_key)
+        scrub = privacy.resolve()  # the HMAC key, read now: a missing one fails before any request
         first, last = partition_days(context)
         api_start, api_end = api_dates(first, last, timezone, smsc.api_timezone)
         store = layout.store(channel)
@@ -91,7 +97,10 @@ def build_history_asset(
                     api_start=api_start.isoformat(),
                     api_end=api_end.isoformat(),
                     timezone=timezone,
-                ),
+                ) | {"privacy": scrub.record},  # never resume staging stored under another privacy or key
+                # A row sent outside the server days requested fails the run; inside them but outside the
+                # partitions (the extra server day a zone difference asks for) it is dropped and counted.
+                window=day_bounds(api_start, api_end, smsc.api_timezone),
             )
             resume = staging.resume_point()
             if resume:
@@ -101,8 +110,11 @@ def build_history_asset(
             for page in client.iter_history(api_start, api_end, channel=channel, resume=resume):
                 fetched_at = dt.datetime.fromtimestamp(client.clock.now(), dt.timezone.utc)
                 rows = rows_to_table(
-                    page.rows, channel=channel.name, currency=currency, timezone=timezone, fetched_at=fetched_at
+                    # page.repeated: copies of int_ids already served; staging keeps each row's newest version
+                    page.rows + page.repeated if page.repeated else page.rows,
+                    channel=channel.name, currency=currency, timezone=timezone, fetched_at=fetched_at,
                 )
+                rows = scrub.apply(rows)  # before anything is written, staging included
                 staging.add_page(rows, page.cursor)
             stats = client.stats
             days = staging.commit(
@@ -117,6 +129,7 @@ def build_history_asset(
                     "timezone": timezone,
                     "channel": channel.name,
                     "account": layout.account,
+                    "privacy": scrub.record,
                 }
             )
         for day, day_stat in days.items():
@@ -132,6 +145,8 @@ def build_history_asset(
                 "requests": dg.MetadataValue.int(stats.requests),
                 "pages": dg.MetadataValue.int(stats.pages),
                 "retries": dg.MetadataValue.int(stats.retries),
+                "rows_outside_partitions": dg.MetadataValue.int(days.rows_outside_partitions),
+                "duplicate_rows": dg.MetadataValue.int(days.duplicate_rows),
                 PAGING_COMPLETE: dg.MetadataValue.bool(True),
             }
         )

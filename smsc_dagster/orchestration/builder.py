@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import dagster as dg
 from dagster._utils.schedules import is_valid_cron_string
 
 from smsc_dagster.core import Channel, SMSCConfigError, check_timezone, parse_channels, parse_date
-from smsc_dagster.storage import Layout, check_account
+from smsc_dagster.storage import Layout, Privacy, check_account
 
 from .assets import build_delivery_assets, build_history_asset
 from .automation import SCHEDULE_CRON, build_jobs, build_refresh_schedule, build_rollup_sensor
@@ -55,6 +55,7 @@ def build_smsc_definitions(
     key_prefix: Sequence[str] = ("smsc",),
     translator: SMSCTranslator | None = None,
     schedule_cron: str = SCHEDULE_CRON,
+    privacy: Privacy | Mapping[str, str] | None = None,
 ) -> dg.Definitions:
     """Everything needed to keep one SMSC account's history and delivery tables in Dagster.
 
@@ -74,6 +75,11 @@ def build_smsc_definitions(
         key_prefix: asset key prefix (a shortcut for a translator that changes keys).
         translator: builds each table's :class:`dagster.AssetSpec`; subclass :class:`SMSCTranslator`.
         schedule_cron: when the refresh runs, in ``timezone``.
+        privacy: what the history tables store of recipients and texts: a :class:`Privacy` or a mapping
+            such as ``{"phone": "hash", "message": "drop"}``; each of ``phone`` and ``message`` is ``keep``
+            (default), ``hash`` (keyed SHA-256 hex, the key read from the environment variable ``key_env``,
+            default ``SMSC_PRIVACY_KEY``, when a run starts) or ``drop`` (NULL). Metadata is masked whatever
+            the setting.
 
     Raises:
         SMSCConfigError: a setting that cannot work, named, before anything runs.
@@ -102,12 +108,17 @@ def build_smsc_definitions(
     lookback_days = check_lookback_days(lookback_days)
     schedule_cron = check_cron(schedule_cron)
     account = check_account(account)
+    privacy = Privacy.coerce(privacy)
     if isinstance(key_prefix, str):
         key_prefix = [key_prefix]
     if not isinstance(data_dir, (str, os.PathLike)) or not str(data_dir).strip():
         raise SMSCConfigError(f"data_dir must be a directory path, got {data_dir!r}")
     if resource is not None and not isinstance(resource, SMSCResource):
         raise SMSCConfigError(f"resource must be an SMSCResource, got {type(resource).__name__}")
+    resource = SMSCResource.from_env() if resource is None else resource
+    # base_url, api_timezone and the limits, when given as plain values, are checked now; credentials and
+    # EnvVar values when a run starts (SMSCResource.validate), still before any request.
+    resource.validate_settings()
     layout = Layout(data_dir, account)
     # A store filed in another zone (or for another account) is refused here, at load, before any run.
     layout.check_manifest(timezone=timezone)
@@ -117,7 +128,8 @@ def build_smsc_definitions(
 
     history = [
         build_history_asset(
-            channel=c, layout=layout, partitions_def=partitions_def, key_prefix=key_prefix, translator=translator
+            channel=c, layout=layout, partitions_def=partitions_def, key_prefix=key_prefix, translator=translator,
+            privacy=privacy,
         )
         for c in chosen
     ]
@@ -151,7 +163,7 @@ def build_smsc_definitions(
         schedules=[schedule],
         sensors=[sensor],
         resources={
-            names.resource_key: resource or SMSCResource.from_env(),
+            names.resource_key: resource,
             names.io_manager_key: SMSCTablesIOManager.for_layout(layout),
         },
     )

@@ -12,6 +12,7 @@ Example ``defs/acme/defs.yaml``:
       timezone: Asia/Almaty
       channels: [sms, email]
       data_dir: /srv/smsc
+      privacy: {phone: hash, message: drop}   # HMAC key from SMSC_PRIVACY_KEY (a name, as below)
 
 Credentials are given as the *names* of environment variables (``api_key_env``, or ``login_env`` and
 ``password_env``) and reach the resource as :class:`dagster.EnvVar`. A ``{{ env.X }}`` template would be
@@ -25,7 +26,9 @@ import re
 
 import dagster as dg
 from dagster.components.component_scaffolding import scaffold_component
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
+
+from smsc_dagster.storage import Privacy
 
 from .automation import SCHEDULE_CRON
 from .builder import build_smsc_definitions
@@ -59,6 +62,9 @@ class SMSCAccountComponent(dg.Component, dg.Model, dg.Resolvable):
     (one per account) live side by side in one code location.
     """
 
+    # A value given where a variable name belongs may be a secret: never echo inputs into errors.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
     account: str = Field(description="Short name of the account ([a-z][a-z0-9_]*): keys, jobs, paths and schema derive from it.")
     start_date: str = Field(description="First partition, YYYY-MM-DD.")
     api_key_env: str | None = Field(default=None, description="Name of the environment variable holding the API key.")
@@ -75,6 +81,14 @@ class SMSCAccountComponent(dg.Component, dg.Model, dg.Resolvable):
     schedule: str = Field(default=SCHEDULE_CRON, description="Cron of the daily refresh, in `timezone`.")
     key_prefix: list[str] = Field(default_factory=lambda: ["smsc"], description="Asset key prefix.")
     budget_path: str | None = Field(default=None, description="SQLite file of the request-budget ledger.")
+    privacy: dict[str, str] | None = Field(
+        default=None,
+        description=(
+            "What the history stores of recipients and texts: phone and message each keep (default), hash "
+            "(keyed SHA-256 hex; the key is read from the environment variable named by key_env, default "
+            "SMSC_PRIVACY_KEY, when a run starts) or drop (NULL), e.g. {phone: hash, message: drop}."
+        ),
+    )
 
     @model_validator(mode="after")
     def _credentials_by_name(self) -> SMSCAccountComponent:
@@ -89,6 +103,7 @@ class SMSCAccountComponent(dg.Component, dg.Model, dg.Resolvable):
             raise ValueError("give either api_key_env, or login_env and password_env, not both")
         if not self.api_key_env and not (self.login_env and self.password_env):
             raise ValueError("credentials missing: give api_key_env, or login_env and password_env (variable names)")
+        Privacy.coerce(self.privacy)  # an SMSCConfigError (a ValueError) naming the setting
         return self
 
     def resource(self) -> SMSCResource:
@@ -111,6 +126,7 @@ class SMSCAccountComponent(dg.Component, dg.Model, dg.Resolvable):
             resource=self.resource(),
             key_prefix=self.key_prefix,
             schedule_cron=self.schedule,
+            privacy=self.privacy,
         )
 
 

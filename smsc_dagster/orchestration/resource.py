@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import dagster as dg
 from pydantic import Field
 
-from smsc_dagster.core import Clock, SMSCClient, clock_from_env, credentials_problem, validate_base_url
+from smsc_dagster.core import (
+    Clock,
+    SMSCBudgetError,
+    SMSCClient,
+    SMSCConfigError,
+    clock_from_env,
+    credentials_problem,
+    ledger_url,
+    validate_base_url,
+)
 
 
 class SMSCResource(dg.ConfigurableResource):
@@ -70,27 +79,40 @@ class SMSCResource(dg.ConfigurableResource):
     )
     budget_path: str | None = Field(
         default=None,
-        description="SQLite file of the request-budget ledger shared by all processes. Default: "
-        "$DAGSTER_HOME/smsc_budget.sqlite3.",
+        description="SQLite file of the request-budget ledger shared by all processes on this machine. "
+        "Default: $DAGSTER_HOME/smsc_budget.sqlite3. Give this or `budget_url`, not both.",
+    )
+    budget_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="Database URL of the request-budget ledger, for runs on several machines: "
+        "postgresql://user:password@host:5432/db (tables are created if missing; admissions are serialised by "
+        "a row lock). Set it from an environment variable (SMSC_BUDGET_URL): it holds a password. Give this "
+        "or `budget_path`, not both.",
     )
 
     @classmethod
     def from_env(cls) -> SMSCResource:
         """The resource configured from ``SMSC_API_KEY`` or ``SMSC_LOGIN``/``SMSC_PASSWORD`` (read when a run
         starts, never stored), ``SMSC_BASE_URL`` and ``SMSC_API_TIMEZONE``."""
+        # Only variables that are set become EnvVars (resolved when a run starts): with none, or only one of
+        # login and password, the code location still loads (the UI works) and a run fails at its start,
+        # before any request, with a message that names both ways to give credentials.
         if os.environ.get("SMSC_API_KEY"):
             creds: dict[str, Any] = {"api_key": dg.EnvVar("SMSC_API_KEY")}
-        elif os.environ.get("SMSC_LOGIN") or os.environ.get("SMSC_PASSWORD"):
-            creds = {"login": dg.EnvVar("SMSC_LOGIN"), "password": dg.EnvVar("SMSC_PASSWORD")}
         else:
-            # Nothing set where the code location loads: it still loads (the UI works), and a run fails at
-            # its start with a message that names both ways to give credentials.
-            creds = {}
+            creds = {
+                field: dg.EnvVar(var)
+                for field, var in (("login", "SMSC_LOGIN"), ("password", "SMSC_PASSWORD"))
+                if os.environ.get(var)
+            }
         return cls(
             **creds,
             base_url=os.environ.get("SMSC_BASE_URL") or "https://smsc.kz",
             api_timezone=os.environ.get("SMSC_API_TIMEZONE") or "Europe/Moscow",
             budget_path=os.environ.get("SMSC_BUDGET_PATH") or None,
+            # An EnvVar (resolved when a run starts), never the value: the URL holds the database password.
+            budget_url=dg.EnvVar("SMSC_BUDGET_URL") if os.environ.get("SMSC_BUDGET_URL") else None,
         )
 
     def setup_for_execution(self, context: dg.InitResourceContext) -> None:
@@ -98,26 +120,62 @@ class SMSCResource(dg.ConfigurableResource):
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``dagster.DagsterInvalidConfigError``-style errors for a configuration that cannot work."""
+        """Check the configuration (credentials included, so only once ``EnvVar``s are resolved).
+
+        Raises:
+            SMSCConfigError: naming the setting (and, for credentials, the environment variables).
+        """
         problem = credentials_problem(login=self.login, password=self.password, api_key=self.api_key)
         if problem:
             hint = "" if "not both" in problem else (
                 ". Set SMSC_API_KEY, or SMSC_LOGIN and SMSC_PASSWORD, in the environment of the Dagster processes."
             )
-            raise dg.DagsterInvariantViolationError(f"SMSCResource: {problem}{hint}")
-        try:
-            validate_base_url(self.base_url)
-        except ValueError as exc:
-            raise dg.DagsterInvariantViolationError(f"SMSCResource: {exc}") from None
-        try:
-            ZoneInfo(self.api_timezone)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise dg.DagsterInvariantViolationError(
-                f"SMSCResource: api_timezone {self.api_timezone!r} is not an IANA time zone"
-            ) from None
-        for name in ("requests_per_hour", "identical_per_minute"):
-            if getattr(self, name) < 1:
-                raise dg.DagsterInvariantViolationError(f"SMSCResource: {name} must be at least 1")
+            raise SMSCConfigError(f"SMSCResource: {problem}{hint}")
+        self.validate_settings()
+
+    def validate_settings(self) -> None:
+        """Check the settings other than credentials; ``build_smsc_definitions`` calls it at load for the
+        values given as plain strings (an ``EnvVar`` is checked when a run starts).
+
+        Raises:
+            SMSCConfigError: naming the setting.
+        """
+        if not isinstance(self.base_url, dg.EnvVar):
+            try:
+                validate_base_url(self.base_url)
+            except ValueError as exc:
+                raise SMSCConfigError(f"SMSCResource: {exc}") from None
+        if not isinstance(self.api_timezone, dg.EnvVar):
+            try:
+                ZoneInfo(self.api_timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise SMSCConfigError(
+                    f"SMSCResource: api_timezone {self.api_timezone!r} is not an IANA time zone such as "
+                    f"'Europe/Moscow'"
+                ) from None
+        limits = {"requests_per_hour": 1, "identical_per_minute": 1, "max_retries": 0}
+        for name, least in limits.items():
+            value = getattr(self, name)
+            if isinstance(value, int) and value < least:
+                raise SMSCConfigError(f"SMSCResource: {name} must be at least {least}, got {value!r}")
+        if isinstance(self.timeout_s, (int, float)) and not self.timeout_s > 0:
+            raise SMSCConfigError(
+                f"SMSCResource: timeout_s must be a positive number of seconds, got {self.timeout_s!r}"
+            )
+        self._validate_budget_settings()
+
+    def _validate_budget_settings(self) -> None:
+        """One ledger: ``budget_path`` or ``budget_url``, and a URL of a database the budget supports."""
+        if self.budget_path and self.budget_url:
+            raise SMSCConfigError(
+                "SMSCResource: budget_path and budget_url are both set (SMSC_BUDGET_PATH / SMSC_BUDGET_URL): "
+                "give one request-budget ledger, a SQLite file or a database URL"
+            )
+        if self.budget_url and not isinstance(self.budget_url, dg.EnvVar):
+            try:
+                ledger_url(self.budget_url)
+            except SMSCBudgetError as exc:
+                raise SMSCConfigError(f"SMSCResource: budget_url: {exc}") from None
 
     def get_client(self, *, clock: Clock | None = None, logger: logging.Logger | Any | None = None) -> SMSCClient:
         """A new :class:`SMSCClient` for this account.
@@ -135,6 +193,7 @@ class SMSCResource(dg.ConfigurableResource):
             timeout_s=self.timeout_s,
             max_retries=self.max_retries,
             budget_path=self.budget_path,
+            budget_url=self.budget_url or None,
             requests_per_hour=self.requests_per_hour,
             identical_per_minute=self.identical_per_minute,
             clock=clock or clock_from_env(),

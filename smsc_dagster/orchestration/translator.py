@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from smsc_dagster.core import Channel
-from smsc_dagster.storage import HISTORY_COLUMNS, Column, Layout, duckdb_type, rollup_columns
-from smsc_dagster.storage.contract import DELIVERY_COLUMNS
+from smsc_dagster.storage import DELIVERY_COLUMNS, HISTORY_COLUMNS, Column, Layout, Privacy, duckdb_type, rollup_columns
 
 HISTORY = "history"
 DELIVERY_DAILY = "delivery_daily"
@@ -101,6 +100,7 @@ class SMSCTableProps:
         timezone: the partitions' zone.
         channel: the channel of a history table (``None`` for the delivery tables).
         deps: the keys this table is computed from (already translated).
+        privacy: what a history table stores of recipients and texts (its column descriptions say so).
     """
 
     table: str
@@ -111,6 +111,7 @@ class SMSCTableProps:
     timezone: str
     channel: Channel | None = None
     deps: tuple[dg.AssetKey, ...] = field(default_factory=tuple)
+    privacy: Privacy = field(default_factory=Privacy)
 
     @property
     def names(self) -> AccountNames:
@@ -182,7 +183,7 @@ class SMSCTranslator:
 
     def _metadata(self, props: SMSCTableProps) -> dict[str, object]:
         if props.role == HISTORY:
-            return {"dagster/column_schema": column_schema(HISTORY_COLUMNS)}
+            return {"dagster/column_schema": column_schema(props.privacy.columns(HISTORY_COLUMNS))}
         columns = DELIVERY_COLUMNS if props.role == DELIVERY_DAILY else rollup_columns(props.table.removeprefix("delivery_by_"))
         return {
             "dagster/column_schema": column_schema(columns),

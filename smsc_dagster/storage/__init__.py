@@ -23,6 +23,13 @@ from smsc_dagster.storage.partitions import (
     StagedIngest as StagedIngest,
     file_metadata as file_metadata,
 )
+from smsc_dagster.storage.privacy import (
+    Privacy as Privacy,
+    PrivacyFilter as PrivacyFilter,
+    mask_address as mask_address,
+    mask_table as mask_table,
+    mask_text as mask_text,
+)
 from smsc_dagster.storage.warehouse import (
     ROLLUPS as ROLLUPS,
     HistoryQueries as HistoryQueries,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -51,7 +52,14 @@ HISTORY_COLUMNS: tuple[Column, ...] = (
     ),
     Column("err", pa.int32(), "Delivery error code, 0 for none; kept as sent."),
     Column("sms_cnt", pa.int32(), "Number of SMS parts (seconds for calls)."),
-    Column("cost", COST_TYPE, "Cost in the account currency, exact decimal."),
+    Column(
+        "cost",
+        COST_TYPE,
+        "Cost in the account currency, exact decimal (at most 6 decimals, below 10^12). Read from a decimal "
+        "string or JSON number; exponent notation is exact ('1e3' is 1000). A comma is read as a decimal comma "
+        "only when it cannot be a thousands separator ('14,50' is 14.5); '1,500' (1.5 or 1500?), '1,500,000', "
+        "'1,500.25', NaN and Infinity fail the run naming the row.",
+    ),
     Column("currency", pa.string(), "The account's currency (from balance.php), e.g. KZT."),
     Column("mccmnc", pa.string(), "Mobile country and network code of the recipient, e.g. 40101."),
     Column("country", pa.string(), "Recipient's country as SMSC names it."),
@@ -62,7 +70,7 @@ HISTORY_COLUMNS: tuple[Column, ...] = (
     Column(
         "status_changed_at",
         pa.timestamp("us", tz="UTC"),
-        "When the status last changed (from last_timestamp).",
+        "When the status last changed (from last_timestamp); NULL when SMSC sent 0 or nothing (no change yet).",
     ),
     Column("date", pa.date32(), "The partition: sent_at's local date in the pipeline's time zone.", True),
     Column("fetched_at", pa.timestamp("us", tz="UTC"), "When this row was read from SMSC.", True),
@@ -83,6 +91,19 @@ KNOWN_RAW_FIELDS = frozenset(
 
 class RowContractError(SMSCDataError):
     """A raw row breaks the contract in a way that would lose or misfile data (no int_id, no send time...)."""
+
+
+# A sane Unix time for send_timestamp / last_timestamp: [2000-01-01, 2100-01-01) UTC. Anything else (0, negative,
+# milliseconds, a year-2100 placeholder) would file the row into a day it does not belong to, or overflow.
+UNIX_TIME_MIN = int(dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+UNIX_TIME_MAX = int(dt.datetime(2100, 1, 1, tzinfo=dt.timezone.utc).timestamp())
+# decimal128(18, 6): 12 digits before the point.
+_COST_LIMIT = Decimal(10) ** (COST_TYPE.precision - COST_TYPE.scale)
+# A plain decimal (ASCII digits, optional sign, point and exponent): what Decimal() parses, minus its extras
+# (underscores, non-ASCII digits, NaN/Infinity).
+_DECIMAL_RE = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?", re.ASCII)
+_DECIMAL_COMMA_RE = re.compile(r"[+-]?\d+,\d+", re.ASCII)
+_THOUSANDS_RE = re.compile(r"[+-]?[1-9]\d{0,2},\d{3}", re.ASCII)
 
 
 # The delivery tables (DuckDB): one row per day, channel, country, operator and currency in delivery_daily;
@@ -158,23 +179,30 @@ def rows_to_table(
 
     Numbers that arrive as strings are parsed, costs become exact decimals, unknown codes are kept and unknown
     fields go into ``extra`` as JSON: nothing the server sent is lost. A row without a usable ``int_id`` or
-    ``send_timestamp`` raises :class:`RowContractError` naming the row, since it could not be deduplicated or
-    filed into a day.
+    ``send_timestamp``, with a ``send_timestamp`` (or non-zero ``last_timestamp``) outside
+    [2000-01-01, 2100-01-01) UTC, or with a cost that is not an exact finite decimal raises
+    :class:`RowContractError` naming the row's ``int_id``, the field and the value, since it could not be
+    deduplicated or filed into its day. ``last_timestamp`` 0 or empty means "no status change yet": NULL.
     """
     n = len(rows)
     columns: dict[str, pa.Array] = {}
     columns["int_id"] = _int_column(rows, "int_id", pa.int64(), required=True)
     send_ts = _int_column(rows, "send_timestamp", pa.int64(), required=True)
+    _check_unix_time(send_ts, rows, "send_timestamp", columns["int_id"])
+    last_ts = _int_column(rows, "last_timestamp", pa.int64())
+    if last_ts.null_count < len(last_ts) and pc.any(pc.equal(last_ts, 0)).as_py():
+        last_ts = pc.if_else(pc.equal(last_ts, 0), pa.scalar(None, pa.int64()), last_ts)
+    _check_unix_time(last_ts, rows, "last_timestamp", columns["int_id"])
     columns["channel"] = _constant_column(channel, pa.string(), n)
     for name in _STRING_FIELDS:
         columns[name] = _string_column(rows, name)
     for name in _CODE_FIELDS:
         columns[name] = _int_column(rows, name, pa.int32())
     columns["status_class"] = _status_classes(columns["status"])
-    columns["cost"] = _cost_column(rows)
+    columns["cost"] = _cost_column(rows, columns["int_id"])
     columns["currency"] = _constant_column(currency, pa.string(), n)
     columns["sent_at"] = _epoch_seconds(send_ts)
-    columns["status_changed_at"] = _epoch_seconds(_int_column(rows, "last_timestamp", pa.int64()))
+    columns["status_changed_at"] = _epoch_seconds(last_ts)
     columns["date"] = local_dates(columns["sent_at"], timezone)
     columns["fetched_at"] = _constant_column(fetched_at, pa.timestamp("us", tz="UTC"), n)
     # Any key outside the contract on any row (one set union instead of a set difference per row).
@@ -189,6 +217,21 @@ def _constant_column(value: Any, type_: pa.DataType, n: int) -> pa.Array:
         return pa.repeat(pa.scalar(value, type_), n)
     except Exception:  # whatever the scalar conversion rejects, the list conversion decides, as before
         return pa.array([value] * n, type_)
+
+
+def _check_unix_time(seconds: pa.Array, rows: Sequence[dict[str, Any]], name: str, int_ids: pa.Array) -> None:
+    """Raise :class:`RowContractError` for the first value outside [2000-01-01, 2100-01-01) UTC (nulls pass)."""
+    if len(seconds) == seconds.null_count:
+        return
+    bad = pc.or_(pc.less(seconds, UNIX_TIME_MIN), pc.greater_equal(seconds, UNIX_TIME_MAX))
+    if not pc.any(bad).as_py():
+        return
+    index = pc.index(bad, True).as_py()
+    raise RowContractError(
+        f"row with int_id={int_ids[index].as_py()}: {name}={rows[index].get(name)!r} is not a Unix time between "
+        "2000-01-01 and 2100-01-01 (UTC)"
+        + ("; the row cannot be filed into its day" if name == "send_timestamp" else "")
+    )
 
 
 def _epoch_seconds(seconds: pa.Array) -> pa.Array:
@@ -213,16 +256,21 @@ def _int_column(rows: Sequence[dict[str, Any]], name: str, type_: pa.DataType, *
     values = [row.get(name) for row in rows]
     try:
         array = pa.array(values, type_)  # the common case: real JSON numbers
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         # Numbers and numeric strings mixed (SMSC sends int_id both ways). Plain ints and plain digit strings
         # are what _parse_int would return anyway; everything else goes through it.
-        array = pa.array(
-            [
-                v if type(v) is int else int(v) if type(v) is str and v.isdigit() else _parse_int(v, name, i)
-                for i, v in enumerate(values)
-            ],
-            type_,
-        )
+        parsed = [
+            v if type(v) is int else int(v) if type(v) is str and v.isdigit() else _parse_int(v, name, i)
+            for i, v in enumerate(values)
+        ]
+        try:
+            array = pa.array(parsed, type_)
+        except (pa.ArrowInvalid, OverflowError):  # a number beyond int64 (int32 for the codes)
+            limit = 2 ** (type_.bit_width - 1)
+            index = next(i for i, v in enumerate(parsed) if v is not None and not -limit <= v < limit)
+            raise RowContractError(
+                f"row with int_id={rows[index].get('int_id')!r}: {name}={values[index]!r} does not fit {type_}"
+            ) from None
     if required and array.null_count:
         index = array.is_null().to_pylist().index(True)
         raise RowContractError(
@@ -261,25 +309,50 @@ def _string_column(rows: Sequence[dict[str, Any]], name: str) -> pa.Array:
         )
 
 
-def _cost_column(rows: Sequence[dict[str, Any]]) -> pa.Array:
+def _cost_column(rows: Sequence[dict[str, Any]], int_ids: pa.Array) -> pa.Array:
     values = [row.get("cost") for row in rows]
     try:
-        return pa.array(values, pa.string()).cast(COST_TYPE)  # the common case: decimal strings
+        # The common case: decimal strings. Arrow's parser takes what _parse_cost takes (a point, an exponent),
+        # rejects everything else, including more than 6 decimals, and the slow path below names the row.
+        return pa.array(values, pa.string()).cast(COST_TYPE)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([_parse_cost(v, i) for i, v in enumerate(values)], COST_TYPE)
+        return pa.array([_parse_cost(v, i, int_ids) for i, v in enumerate(values)], COST_TYPE)
 
 
-def _parse_cost(value: Any, index: int) -> Decimal | None:
+def _parse_cost(value: Any, index: int, int_ids: pa.Array) -> Decimal | None:
+    """One cost as an exact decimal, or a :class:`RowContractError` naming the row and the value.
+
+    Accepted: decimal strings and JSON numbers, exponent notation included ("1e3" is exactly 1000), and a
+    decimal comma when it cannot be read as a thousands separator ("14,50" is 14.5). Rejected: "1,500" (1.5 or
+    1500?), any other comma ("1,500,000", "1,500.25"), NaN and infinities, more than 6 decimals, 10^12 or more.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, float):
         value = repr(value)  # the shortest text that round-trips: 1.95 stays 1.95, not 1.9499999...
+    text = str(value).strip()
+    row = f"row {index + 1} (int_id={int_ids[index].as_py()})"
+    if "," in text:
+        if _THOUSANDS_RE.fullmatch(text):
+            raise RowContractError(
+                f"{row} has an ambiguous cost {value!r}: a thousands separator or a decimal comma? "
+                "Refusing to guess between the two readings"
+            )
+        if not _DECIMAL_COMMA_RE.fullmatch(text):
+            raise RowContractError(f"{row} has a cost that is not a number: {value!r} (commas are not thousands separators here)")
+        text = text.replace(",", ".")
     try:
-        cost = Decimal(str(value).strip().replace(",", "."))
+        cost = Decimal(text)
     except ArithmeticError:
-        raise RowContractError(f"row {index + 1} has a cost that is not a number: {value!r}") from None
+        raise RowContractError(f"{row} has a cost that is not a number: {value!r}") from None
+    if not cost.is_finite():
+        raise RowContractError(f"{row} has a cost that is not a finite number: {value!r}")
+    if not _DECIMAL_RE.fullmatch(text):  # Decimal() also reads "1_000" and non-ASCII digits
+        raise RowContractError(f"{row} has a cost that is not a number: {value!r}")
+    if abs(cost) >= _COST_LIMIT:
+        raise RowContractError(f"{row} has a cost of 10^12 or more, beyond decimal(18,6): {value!r}")
     if cost != cost.quantize(Decimal("0.000001")):
-        raise RowContractError(f"row {index + 1} has a cost with more than 6 decimals: {value!r}")
+        raise RowContractError(f"{row} has a cost with more than 6 decimals: {value!r}")
     return cost
 
 

@@ -19,21 +19,30 @@ with (partition zone, account name, and a hash of the SMSC host and login); a ru
 refused before it spends a request, so a changed zone can never file one message into two days and another
 login never writes into this account's days. (An API key is not compared: it may be rotated, or open the
 same account as the login. Staging, which is resumed page by page, is matched on the full identity.)
+A store written before the manifest existed has none: its zone is read from its newest rows (each row has
+``sent_at`` and its local ``date``), checked the same way, and recorded on the next run.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
 import os
 import re
 import uuid
+import zoneinfo
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from smsc_dagster.core import Channel, SMSCConfigError, SMSCDataError, get_channel
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
+from smsc_dagster.core import CHANNELS, Channel, SMSCConfigError, SMSCDataError, get_channel
+
+from .contract import local_dates
 from .partitions import PartitionStore
 
 ACCOUNT_RE = re.compile(r"[a-z][a-z0-9_]*")
@@ -42,6 +51,10 @@ DEFAULT_SCHEMA = "smsc"
 UNION_SCHEMA = "smsc_all"
 MANIFEST_FILE = "_smsc_store.json"
 MANIFEST_FORMAT = 1
+# Without a manifest, the zone is read from the newest non-empty of this many stored days of each channel.
+STORED_ZONE_PROBE_DAYS = 31
+# Named first when a legacy store's rows fit several zones of one offset.
+PREFERRED_ZONES = ("Asia/Almaty", "Europe/Moscow", "UTC")
 
 
 def check_account(account: object) -> str | None:
@@ -158,8 +171,8 @@ class Layout:
         """What the stored days were filed with, or ``None`` for a store that has none yet."""
         try:
             return json.loads(self.manifest_path.read_text())
-        except FileNotFoundError:
-            return None
+        except (FileNotFoundError, NotADirectoryError):
+            return None  # (not a directory: claim() reports the data_dir that cannot be written)
         except ValueError as exc:
             raise SMSCDataError(f"{self._where()}/{MANIFEST_FILE} is not valid JSON ({exc}); restore or delete it") from None
 
@@ -172,6 +185,9 @@ class Layout:
         """
         saved = self.read_manifest()
         if saved is None:
+            # No manifest: a new store, or one written by a version that kept none. The stored rows tell
+            # which zone their days were filed in; refuse before a request when it is not this one.
+            self._check_stored_zone(timezone)
             return
         where = self._where()
         if saved.get("timezone") != timezone:
@@ -194,22 +210,93 @@ class Layout:
             )
 
     def claim(self, *, timezone: str, account_id: str) -> None:
-        """Record (once) the zone and identity this store is filed with; check them when already recorded."""
+        """Record (once) the zone and identity this store is filed with; check them when already recorded.
+
+        Called before a run's first request, so it is also where an unusable ``data_dir`` is reported.
+
+        Raises:
+            SMSCConfigError: settings that would misfile the stored days (see :meth:`check_manifest`), or a
+                ``data_dir`` that cannot be written.
+        """
         self.check_manifest(timezone=timezone, account_id=account_id)
         saved = self.read_manifest()
         identity = login_identity(account_id)
-        if saved is not None and (saved.get("login_identity") or identity is None):
-            return
+        record = saved is None or (identity is not None and not saved.get("login_identity"))
         manifest = {
-            "format": MANIFEST_FORMAT,
-            "account": self.account,
-            "timezone": timezone,
-            "login_identity": identity,
+            "format": MANIFEST_FORMAT, "account": self.account, "timezone": timezone, "login_identity": identity,
         }
-        self.root.mkdir(parents=True, exist_ok=True)
+        # Written every run (and moved into place when something new is recorded): the probe that data_dir is
+        # writable, before the run spends a request it could not store.
         tmp = self.root / f".{MANIFEST_FILE}.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        os.replace(tmp, self.manifest_path)
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                tmp.write_text(json.dumps(manifest if record else saved, indent=1, sort_keys=True))
+                if record:
+                    os.replace(tmp, self.manifest_path)
+            finally:
+                tmp.unlink(missing_ok=True)
+        except OSError as exc:
+            raise SMSCConfigError(
+                f"data_dir {str(self.data_dir)!r} is not writable ({exc.strerror or type(exc).__name__}): "
+                f"point data_dir at a directory the Dagster processes can create and write to."
+            ) from None
+
+    def _check_stored_zone(self, timezone: str) -> None:
+        """Without a manifest: check that the newest stored rows of each channel are dated by their local
+        day in ``timezone`` (the rows carry both ``sent_at`` and ``date``), else an :class:`SMSCConfigError`."""
+        for channel in CHANNELS.values():
+            store = self.store(channel)
+            for day in reversed(store.days()[-STORED_ZONE_PROBE_DAYS:]):
+                try:
+                    table = pq.read_table(store.path(day), columns=["sent_at", "date"])
+                except (OSError, pa.ArrowException):
+                    continue  # a damaged file is the checks' business (date_matches_partition...), not the load's
+                if not table.num_rows:
+                    continue  # an empty day proves nothing; look at the one before
+                sent_at = table["sent_at"].combine_chunks().cast(pa.timestamp("us", tz="UTC"))
+                dated = table["date"].combine_chunks()
+                misdated = pc.sum(pc.cast(pc.not_equal(local_dates(sent_at, timezone), dated), pa.int64())).as_py()
+                if misdated:
+                    stored, named = _fitting_zones(sent_at, dated, day)
+                    keep = f"timezone={named!r}" if named else "the timezone the store was written in"
+                    raise SMSCConfigError(
+                        f"timezone is {timezone!r} but the days stored in {self._where()} were filed in "
+                        f"{stored}: {misdated} of the {table.num_rows} rows of {channel.table} {day} fall on "
+                        f"another local day in {timezone!r}. (This store has no {MANIFEST_FILE}: an earlier "
+                        f"version wrote it.) Re-reading a day in another zone would store its messages twice. "
+                        f"Keep {keep}, or point data_dir at a new directory for "
+                        f"{timezone!r} (and re-run the backfill there)."
+                    )
+                break
 
     def _where(self) -> str:
         return f"<data_dir>/{self.account}" if self.account else "<data_dir>"
+
+
+def _fitting_zones(sent_at: pa.Array, dated: pa.Array, day: dt.date) -> tuple[str, str | None]:
+    """Which zones rows dated ``dated`` at ``sent_at`` can have been filed in, for a message (``"'Asia/Almaty'
+    (or another zone at UTC+05:00)"``, or ``'another zone'`` when no IANA zone fits them all), and the zone
+    it names."""
+    fits = []
+    for name in sorted(zoneinfo.available_timezones()):
+        if name.startswith(("posix/", "right/", "Etc/")) or ("/" not in name and name != "UTC"):
+            continue  # aliases of the zones below
+        try:
+            if pc.all(pc.equal(local_dates(sent_at, name), dated)).as_py():
+                fits.append(name)
+        except (pa.ArrowInvalid, zoneinfo.ZoneInfoNotFoundError):
+            continue
+    if not fits:
+        return "another zone", None
+    named = next((z for z in PREFERRED_ZONES if z in fits), fits[0])
+    noon = dt.datetime.combine(day, dt.time(12))
+    offsets = sorted({noon.replace(tzinfo=zoneinfo.ZoneInfo(z)).utcoffset() for z in fits})
+    shown = "..".join(_utc_offset(o) for o in (offsets[0], offsets[-1])[: 1 if len(offsets) == 1 else 2])
+    return (f"{named!r} (or another zone at {shown})" if len(fits) > 1 else repr(named)), named
+
+
+def _utc_offset(offset: dt.timedelta) -> str:
+    minutes = int(offset.total_seconds()) // 60
+    sign, minutes = ("+" if minutes >= 0 else "-"), abs(minutes)
+    return f"UTC{sign}{minutes // 60:02d}:{minutes % 60:02d}"

@@ -27,9 +27,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from smsc_dagster.core import days_between
+from smsc_dagster.core import SMSCDataError, days_between
 
 from .contract import HISTORY_SCHEMA
+from .privacy import mask_table
 
 DATA_FILE = "data.parquet"
 COMMITTED_WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd"}
@@ -123,8 +124,28 @@ class DayStats:
     preview: str
 
 
+class CommittedDays(dict):
+    """What :meth:`StagedIngest.commit` returns: each committed day's :class:`DayStats` (a plain ``dict`` of
+    date -> stats), plus the run's row accounting.
+
+    Attributes:
+        rows_outside_partitions: rows the server returned for the requested server days but outside the run's
+            partitions (the extra server day a zone difference makes the run ask for): dropped, and counted.
+        duplicate_rows: extra copies of an ``int_id`` removed (the newest version of each row was kept).
+    """
+
+    rows_outside_partitions: int = 0
+    duplicate_rows: int = 0
+
+
 class StagedIngest:
     """Stages one run's pages per day and commits the days when the paging walk is complete.
+
+    Every row a page brings is either staged into its day, or dropped and counted in
+    ``rows_outside_partitions`` (sent inside ``window`` but outside the run's days), or fails the page with an
+    :class:`SMSCDataError` naming it (sent outside ``window``: the server returned what it was not asked for,
+    so nothing is staged and no stored partition changes). Repeated ``int_id`` s keep the newest version and
+    are counted in ``duplicate_rows``. Both counts live in the staging state, so they survive a resume.
 
     Args:
         store: where committed partitions live.
@@ -132,6 +153,8 @@ class StagedIngest:
         last_day: last partition of the run.
         timezone: the partitions' zone: a day is ``[00:00, 24:00)`` local time there.
         signature: anything that must match for a later run to resume this staging (the request range...).
+        window: Unix seconds ``[start, end)`` of the server days the run requests
+            (:func:`smsc_dagster.core.dates.day_bounds` of the API dates in the API zone); ``None`` skips the check.
     """
 
     def __init__(
@@ -141,15 +164,24 @@ class StagedIngest:
         last_day: dt.date,
         timezone: str,
         signature: dict[str, Any],
+        window: tuple[int, int] | None = None,
     ) -> None:
         self.store = store
         self.first_day = first_day
         self.last_day = last_day
         self.zone = ZoneInfo(timezone)
         self.signature = signature
+        self.window = window
         self.dir = store.base / ".staging" / store.table / f"{first_day.isoformat()}_{last_day.isoformat()}"
         self.state_path = self.dir / "state.json"
-        self.state: dict[str, Any] = {"signature": signature, "cursor": None, "complete_before": None, "pages": 0}
+        self.state: dict[str, Any] = {
+            "signature": signature,
+            "cursor": None,
+            "complete_before": None,
+            "pages": 0,
+            "rows_outside_partitions": 0,
+            "duplicate_rows": 0,
+        }
         self._open_days: set[dt.date] = set()
         self._page_seq = 0
 
@@ -164,7 +196,7 @@ class StagedIngest:
             except ValueError:
                 saved = {}
             if saved.get("signature") == self.signature and saved.get("cursor"):
-                self.state = saved
+                self.state = {"rows_outside_partitions": 0, "duplicate_rows": 0, **saved}
                 self._open_days = {
                     dt.date.fromisoformat(p.name.removeprefix("date="))
                     for p in self.dir.glob("date=*")
@@ -179,6 +211,17 @@ class StagedIngest:
     def discard(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
 
+    @property
+    def rows_outside_partitions(self) -> int:
+        """Rows dropped so far because they were sent inside the requested server days but outside the run's
+        partitions (a resumed run's count includes the interrupted run's)."""
+        return int(self.state.get("rows_outside_partitions", 0))
+
+    @property
+    def duplicate_rows(self) -> int:
+        """Extra copies of an ``int_id`` removed so far (a resumed run's count includes the interrupted run's)."""
+        return int(self.state.get("duplicate_rows", 0))
+
     # -- pages ------------------------------------------------------------------------------------------
 
     def day_start_ts(self, day: dt.date) -> int:
@@ -188,16 +231,26 @@ class StagedIngest:
         """Stage one page's rows (already converted), then consolidate every day the cursor has passed.
 
         Args:
-            table: the page's rows in the history schema; rows outside the run's days are dropped.
+            table: the page's rows in the history schema; rows outside the run's days but inside ``window``
+                are dropped and counted, a row outside ``window`` raises :class:`SMSCDataError` (nothing of the
+                page is staged then).
             cursor: the client's resume cursor after this page.
         """
+        if self.window is not None and table.num_rows:
+            _check_window(table, self.window)
         oldest = pc.min(table["sent_at"]).value if table.num_rows else None
         oldest_sent_ts = oldest // 1_000_000 if oldest is not None else None
         in_range = pc.and_(
             pc.greater_equal(table["date"], pa.scalar(self.first_day, pa.date32())),
             pc.less_equal(table["date"], pa.scalar(self.last_day, pa.date32())),
         )
+        received = table.num_rows
         table = table.filter(in_range)
+        self.state["rows_outside_partitions"] = self.rows_outside_partitions + received - table.num_rows
+        if not _strictly_descending(table["int_id"]):  # a repeated int_id within the page (or out of order)
+            deduped = dedupe(table)
+            self.state["duplicate_rows"] = self.duplicate_rows + table.num_rows - deduped.num_rows
+            table = deduped
         self._page_seq += 1
         if table.num_rows:
             dates = table["date"].unique().to_pylist()
@@ -232,7 +285,12 @@ class StagedIngest:
         tables = [read_staged(p) for p in parts]
         if existing.exists():
             tables.append(read_staged(existing))
-        merged = dedupe(pa.concat_tables(tables)) if tables else HISTORY_SCHEMA.empty_table()
+        if tables:
+            combined = pa.concat_tables(tables)
+            merged = dedupe(combined)
+            self.state["duplicate_rows"] = self.duplicate_rows + combined.num_rows - merged.num_rows
+        else:
+            merged = HISTORY_SCHEMA.empty_table()
         write_table_atomic(merged, existing, staging=True)
         for p in parts:
             p.unlink()
@@ -240,12 +298,15 @@ class StagedIngest:
 
     # -- commit -----------------------------------------------------------------------------------------
 
-    def commit(self, file_meta: dict[str, Any]) -> dict[dt.date, DayStats]:
+    def commit(self, file_meta: dict[str, Any]) -> CommittedDays:
         """Consolidate what is left, write empty days, then move every day into place. Returns each day's
-        stats. Call only when the paging walk reached its end."""
+        stats, with the run's ``rows_outside_partitions`` and ``duplicate_rows``. Call only when the paging
+        walk reached its end."""
         for day in sorted(self._open_days):
             self._consolidate(day)
-        stats: dict[dt.date, DayStats] = {}
+        stats = CommittedDays()
+        stats.rows_outside_partitions = self.rows_outside_partitions
+        stats.duplicate_rows = self.duplicate_rows
         staged: dict[dt.date, Path] = {}
         for day in days_between(self.first_day, self.last_day):
             path = self.dir / day_dir_name(day) / DATA_FILE
@@ -282,15 +343,35 @@ def _strictly_descending(ids: pa.ChunkedArray | pa.Array) -> bool:
     return bool(pc.all(pc.greater(ids[:-1], ids[1:])).as_py())
 
 
+def _check_window(table: pa.Table, window: tuple[int, int]) -> None:
+    """Raise :class:`SMSCDataError` naming the first row sent outside ``window`` (Unix seconds ``[start, end)``)."""
+    start, end = window
+    sent = table["sent_at"]
+    utc = pa.timestamp("us", tz="UTC")
+    bad = pc.or_(pc.less(sent, pa.scalar(start * 1_000_000, utc)), pc.greater_equal(sent, pa.scalar(end * 1_000_000, utc)))
+    if not pc.any(bad).as_py():
+        return
+    index = pc.index(bad, True).as_py()
+    seconds = sent[index].value // 1_000_000
+    when = lambda ts: dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S")  # noqa: E731
+    raise SMSCDataError(
+        f"row with int_id={table['int_id'][index].as_py()}: send_timestamp={seconds} ({when(seconds)} UTC) is "
+        f"outside the server days the run requested ([{start}, {end}) = {when(start)} to {when(end)} UTC); "
+        "SMSC returned a row it was not asked for, so the run stops and every stored partition stays as it was"
+    )
+
+
 def dedupe(table: pa.Table) -> pa.Table:
-    """One row per ``int_id``, the most recently fetched one winning."""
+    """One row per ``int_id``: the newest version wins (latest ``status_changed_at``, a NULL one losing to any
+    timestamp), then the most recently fetched; on a full tie, the first of them in ``table``."""
     if table.num_rows == 0:
         return table
     if _strictly_descending(table["int_id"]):
         # Already in the order the sort below produces, and without duplicates: pages staged in walk order
         # are (SMSC serves newest first), so the sort and the filter would change nothing.
         return table
-    table = table.sort_by([("int_id", "descending"), ("fetched_at", "descending")])
+    # A stable sort; NULLs sort last whatever the order (Arrow's default null placement, "at_end").
+    table = table.sort_by([("int_id", "descending"), ("status_changed_at", "descending"), ("fetched_at", "descending")])
     ids = table["int_id"].combine_chunks()
     if len(ids) < 2:
         return table
@@ -302,7 +383,8 @@ def dedupe(table: pa.Table) -> pa.Table:
 def day_stats(table: pa.Table) -> DayStats:
     cost = pc.sum(table["cost"]).as_py() if table.num_rows else None
     preview_cols = ["int_id", "sent_at", "phone", "operator", "status_name", "cost"]
-    preview = table.select(preview_cols).slice(0, 5).to_pandas().to_markdown(index=False) if table.num_rows else ""
+    # Metadata lives in Dagster's instance database for good: recipients are masked whatever the tables keep.
+    preview = mask_table(table.select(preview_cols).slice(0, 5)).to_pandas().to_markdown(index=False) if table.num_rows else ""
     return DayStats(
         rows=table.num_rows,
         cost=str(cost if cost is not None else "0"),

@@ -60,11 +60,45 @@ _RATES = """
     CASE WHEN delivered > 0 THEN CAST(cost / delivered AS DECIMAL(18, 6)) END AS cost_per_delivered
 """
 _PID_RE = re.compile(r"PID (\d+)")
+_HOLDER_RE = re.compile(r"lock is held in (.+?) \(PID")
 
 
 class WarehouseLockedError(SMSCError):
     """Another process held ``warehouse.duckdb`` for longer than the writer waits: usually a notebook that
     opened it with ``duckdb.connect(...)`` and kept the connection."""
+
+
+def _locked_message(error: str, read_only: bool, waited_s: float) -> str:
+    """Why a connection gave up, from DuckDB's lock error (which names the holding process and, when only
+    readers hold the file, says it could still be opened read-only)."""
+    pid = _PID_RE.search(error)
+    program = _HOLDER_RE.search(error)
+    who = f"process {pid.group(1)}" if pid else "another process"
+    if program:
+        who += f" ({program.group(1).rsplit('/', 1)[-1]})"
+    waited = f"was not released within {waited_s:g} s"
+    how = (
+        "Read with `with smsc_dagster.Warehouse(data_dir).connect(read_only=True) as conn:` (or "
+        "Warehouse(data_dir).query(sql)), which waits for the pipeline's writers and releases the file when the "
+        "block ends, or read the Parquet files directly."
+    )
+    if not read_only and "read-only mode" in error:
+        return (
+            f"warehouse.duckdb is held open by a reader, {who}, and {waited}: DuckDB lets no process write while "
+            f"another keeps the file open, even read-only. Usually a notebook or script that called "
+            f"duckdb.connect(...warehouse.duckdb, read_only=True) and kept the connection: close it (or stop {who}). "
+            + how
+        )
+    if read_only:
+        return (
+            f"warehouse.duckdb is held for writing by {who}, and {waited}. The pipeline's steps write only "
+            f"briefly; a longer hold is a process that opened the file with duckdb.connect(...) without "
+            f"read_only=True and kept it: close it (or stop {who}). " + how
+        )
+    return (
+        f"warehouse.duckdb is held for writing by {who}, and {waited}: another writer (a script's "
+        f"duckdb.connect(...) kept open, or a step outside the smsc_duckdb pool). Close it (or stop {who}). " + how
+    )
 
 
 def sql_list(paths: Sequence[str]) -> str:
@@ -99,10 +133,18 @@ class Warehouse:
 
     @contextlib.contextmanager
     def connect(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection, retried while another process holds the file's lock (up to ``lock_retry_s``).
+        """A connection, retried while another process holds the file's lock (up to ``lock_retry_s``), and
+        closed when the ``with`` block ends. This is how to read the warehouse while the pipeline runs:
+        ``duckdb.connect(path, read_only=True)`` fails at once whenever a writer holds the file, and a
+        connection kept open keeps the pipeline's writers out.
+
+        Example:
+            >>> with Warehouse("data").connect(read_only=True) as conn:
+            ...     df = conn.sql("SELECT * FROM smsc.delivery_daily").df()
 
         Raises:
-            WarehouseLockedError: the lock was not released in time; the message names the holding process.
+            WarehouseLockedError: the lock was not released in time; the message says whether a reader or a
+                writer holds the file, and names its process.
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_retry_s
@@ -115,20 +157,23 @@ class Warehouse:
                 if "lock" not in str(exc).lower():
                     raise
                 if time.monotonic() > deadline:
-                    pid = _PID_RE.search(str(exc))
-                    holder = f"process {pid.group(1)}" if pid else "another process"
-                    raise WarehouseLockedError(
-                        f"warehouse.duckdb is held by {holder} and was not released within {self.lock_retry_s:g} s. "
-                        "A reader that keeps a DuckDB connection open (a notebook's duckdb.connect(...)) keeps the "
-                        "pipeline's writers out: close it, and read with smsc_dagster.Warehouse(data_dir)"
-                        ".connect(read_only=True) in a `with` block, or read the Parquet files directly."
-                    ) from None
+                    raise WarehouseLockedError(_locked_message(str(exc), read_only, self.lock_retry_s)) from None
                 time.sleep(delay)
                 delay = min(delay * 2, 1.0)
         try:
             yield conn
         finally:
             conn.close()
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> Any:
+        """The result of one read-only query as a DataFrame, through :meth:`connect` (so it waits for the
+        pipeline's writers, and holds the file only while the query runs).
+
+        Example:
+            >>> Warehouse("data").query("SELECT * FROM smsc.delivery_by_operator")
+        """
+        with self.connect(read_only=True) as conn:
+            return conn.execute(sql, list(params or [])).df()
 
     def table(self, name: str) -> str:
         return f"{self.schema}.{name}"
@@ -290,8 +335,20 @@ class Warehouse:
     def reconcile_delivery_daily(self, channels: Sequence[str | Channel]) -> tuple[list[tuple], str | None]:
         """Per day and channel, where ``delivery_daily``'s message counts and cost sums differ from the
         history's stored files. Returns ``(mismatches, problem)``: ``problem`` says why nothing could be
-        compared (the table is missing)."""
+        compared (the warehouse file or the table is missing, or a stored file could not be read), without
+        machine paths, as it goes into check metadata."""
         source = self._history_source([get_channel(c) for c in channels])
+        if not self.path.exists():
+            if source is None:
+                return [], None
+            return [], f"<data_dir>/{self.path.name} does not exist: materialize {self.table('delivery_daily')}"
+        try:
+            return self._reconcile(source)
+        except duckdb.Error as exc:  # e.g. a partition file deleted while the check ran
+            detail = str(exc).replace(str(self.layout.data_dir), "<data_dir>")
+            return [], f"could not compare {self.table('delivery_daily')} with the history: {detail}"
+
+    def _reconcile(self, source: str | None) -> tuple[list[tuple], str | None]:
         with self.connect(read_only=True) as conn:
             exists = conn.execute(
                 "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = 'delivery_daily'",

@@ -33,6 +33,8 @@ from smsc_dagster.core.dates import add_months
 from smsc_dagster.testing.account import ROW_FIELDS, SimulatedAccount
 
 __all__ = [
+    "ALL_FAULT_KINDS",
+    "EXTRA_FAULT_KINDS",
     "FAULT_KINDS",
     "FaultPlan",
     "RequestRecord",
@@ -42,7 +44,13 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+# The kinds random faults are drawn from by default (scripts/fault_matrix.py walks them too). Keep it stable:
+# seeded fault plans draw from it, so a new kind here would change every seeded run.
 FAULT_KINDS = ("http_500", "http_502", "http_503", "reset", "slow", "truncated_json", "html", "error_4", "error_9")
+# Kinds that must be asked for by name (a schedule, or ``kinds``): "echo_403" is a proxy that refuses the
+# request with an HTML page echoing the raw request body, credentials and all.
+EXTRA_FAULT_KINDS = ("echo_403",)
+ALL_FAULT_KINDS = FAULT_KINDS + EXTRA_FAULT_KINDS
 
 HISTORY_PATH = "/sys/get.php"
 BALANCE_PATH = "/sys/balance.php"
@@ -92,6 +100,16 @@ _MAINTENANCE_PAGE = (
 ).encode("utf-8")
 
 
+def _echo_page(body: bytes, params: Mapping[str, str]) -> bytes:
+    """A careless WAF's refusal: the raw request body, and its fields decoded, pasted into the page."""
+    fields = "; ".join(f"{k}: {v}" for k, v in params.items())
+    return (
+        b"<html>\r\n<head><title>403 Forbidden</title></head>\r\n<body>\r\n<h1>403 Forbidden</h1>\r\n"
+        b"<p>Request blocked: " + body + b"</p>\r\n<p>Fields: " + fields.encode("utf-8")
+        + b"</p>\r\n<hr><center>waf</center>\r\n</body>\r\n</html>\r\n"
+    )
+
+
 @dataclass(frozen=True)
 class FaultPlan:
     """Which requests fail, and how: scheduled by request number, or at random with a fixed seed.
@@ -113,14 +131,14 @@ class FaultPlan:
     def __post_init__(self) -> None:
         schedule = dict(self.schedule)
         for index, kind in schedule.items():
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault kind {kind!r} at request {index}; expected one of {FAULT_KINDS}")
+            if kind not in ALL_FAULT_KINDS:
+                raise ValueError(f"unknown fault kind {kind!r} at request {index}; expected one of {ALL_FAULT_KINDS}")
             if not isinstance(index, int) or index < 1:
                 raise ValueError(f"fault schedule keys are 1-based request numbers, got {index!r}")
         kinds = tuple(self.kinds)
         for kind in kinds:
-            if kind not in FAULT_KINDS:
-                raise ValueError(f"unknown fault kind {kind!r}; expected one of {FAULT_KINDS}")
+            if kind not in ALL_FAULT_KINDS:
+                raise ValueError(f"unknown fault kind {kind!r}; expected one of {ALL_FAULT_KINDS}")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"fault probability must be within 0..1, got {self.probability!r}")
         if self.probability > 0 and not kinds:
@@ -529,7 +547,7 @@ class SMSCSimulator:
                 fault = self.faults.choose(self._fault_index, self._fault_rng)
 
         try:
-            response = self._respond(h, path, params, now, fault)
+            response = self._respond(h, path, params, now, fault, body=body)
         except Exception:  # pragma: no cover - a bug in the simulator must still answer
             logger.exception("simulator failed on %s", path)
             response = _Response(500, "text/html; charset=utf-8", _html_page("500 Internal Server Error", ""))
@@ -596,7 +614,9 @@ class SMSCSimulator:
     def _error(self, code: int, fmt: int, charset: str, description: str | None = None) -> _Response:
         return self._text(render_error(code, description or _ERROR_TEXT[code], fmt), fmt, charset, error=code)
 
-    def _respond(self, h: _Handler, path: str, params: dict[str, str], now: float, fault: str | None) -> _Response:
+    def _respond(
+        self, h: _Handler, path: str, params: dict[str, str], now: float, fault: str | None, *, body: bytes = b""
+    ) -> _Response:
         if path not in (HISTORY_PATH, BALANCE_PATH):
             return _Response(404, "text/html; charset=utf-8", _html_page("404 Not Found", "The page was not found."))
         fmt = self._fmt(params)
@@ -611,6 +631,8 @@ class SMSCSimulator:
             return _Response(0, "", b"", reset=True)
         if fault == "html":
             return _Response(200, "text/html; charset=utf-8", _MAINTENANCE_PAGE)
+        if fault == "echo_403":
+            return _Response(403, "text/html; charset=utf-8", _echo_page(body, params))
         if fault == "error_4":
             return self._error(4, fmt, charset)
         if fault == "error_9":
