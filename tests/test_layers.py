@@ -65,4 +65,4 @@ def test_one_definition_of_the_channels_and_of_add_months():
     texts = {p.relative_to(PACKAGE).as_posix(): p.read_text() for p in PACKAGE.rglob("*.py")}
     assert [n for n, t in texts.items() if "def add_months" in t] == ["core/dates.py"]
     assert [n for n, t in texts.items() if '"email": 8' in t or "'email': 8" in t] == []
-    assert [n for n, t in texts.items() if '"paging_complete"' in t] == ["orchestration/checks.py"]
+    assert [n for n, t in texts.items() if '"paging_complete"' in t] == ["storage/partitions.py"]

@@ -124,15 +124,7 @@ def test_checks_report_a_failure_after_the_warehouse_file_is_deleted(tmp_path, c
     with pipeline(tmp_path, account, clock=clock) as p:
         assert p.run("2026-10-01").success
         (p.data_dir / "warehouse.duckdb").unlink()
-        result = dg.materialize(
-            [*p.defs.assets, *p.defs.asset_checks],
-            selection=dg.AssetSelection.all_asset_checks(),
-            instance=p.instance,
-            resources=dict(p.defs.resources),
-            run_config=QUIET,
-            raise_on_error=False,
-        )
-        evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        evaluations = p.check_evaluations()
         assert not (p.data_dir / "warehouse.duckdb").exists()  # a check never creates it
     assert set(evaluations) == CHECKS
     reconcile = evaluations["reconciles_with_history"]

@@ -12,9 +12,8 @@ from collections.abc import Sequence
 import dagster as dg
 
 from smsc_dagster.core import Channel, api_dates, day_bounds, days_between
-from smsc_dagster.storage import ROLLUPS, DayStats, Layout, Privacy, StagedIngest, Warehouse, rows_to_table
+from smsc_dagster.storage import PAGING_COMPLETE, ROLLUPS, DayStats, Layout, Privacy, StagedIngest, Warehouse, rows_to_table
 
-from .checks import PAGING_COMPLETE
 from .resource import SMSCResource
 from .translator import DELIVERY_DAILY, HISTORY, ROLLUP, AccountNames, SMSCTableProps, SMSCTranslator
 

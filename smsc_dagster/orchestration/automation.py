@@ -10,6 +10,7 @@ from dagster._core.definitions.unresolved_asset_job_definition import Unresolved
 from .translator import AccountNames
 
 SCHEDULE_CRON = "30 5 * * *"  # early morning in the partitions' zone: yesterday is over, today has barely begun
+AUDIT_CRON = "0 4 * * 0"  # Sunday night, before the morning refresh
 
 
 def build_jobs(
@@ -102,3 +103,30 @@ def build_rollup_sensor(
         return dg.RunRequest(run_key=f"rollups-after-{context.dagster_run.run_id}")
 
     return rollups_after_refresh
+
+
+def build_audit(
+    *,
+    names: AccountNames,
+    audit_checks: Sequence[dg.AssetChecksDefinition],
+    timezone: str,
+    cron: str = AUDIT_CRON,
+) -> tuple[UnresolvedAssetJobDefinition, dg.ScheduleDefinition]:
+    """The audit job (the whole-history checks only, no request to SMSC) and its weekly schedule."""
+    job = dg.define_asset_job(
+        names.audit_job,
+        selection=dg.AssetSelection.checks(*audit_checks),
+        description=(
+            "Whole-history audit: an int_id stored in two partitions, a day damaged after it was written, "
+            "delivery_daily drifting from the history. Reads every stored partition with a memory cap; spends "
+            "no SMSC request."
+        ),
+    )
+    schedule = dg.ScheduleDefinition(
+        name=names.audit_schedule,
+        job=job,
+        cron_schedule=cron,
+        execution_timezone=timezone,
+        description="Once a week, the whole-history audit (the daily runs check only the days they wrote).",
+    )
+    return job, schedule

@@ -11,11 +11,11 @@ import dagster as dg
 from dagster._utils.schedules import is_valid_cron_string
 
 from smsc_dagster.core import Channel, SMSCConfigError, check_timezone, parse_channels, parse_date
-from smsc_dagster.storage import Layout, Privacy, check_account
+from smsc_dagster.storage import ROLLUPS, Layout, Privacy, check_account
 
 from .assets import build_delivery_assets, build_history_asset
-from .automation import SCHEDULE_CRON, build_jobs, build_refresh_schedule, build_rollup_sensor
-from .checks import build_delivery_checks, build_history_checks
+from .automation import SCHEDULE_CRON, build_audit, build_jobs, build_refresh_schedule, build_rollup_sensor
+from .checks import build_audit_checks, build_delivery_checks, build_history_checks, build_rollup_checks
 from .io_manager import SMSCTablesIOManager
 from .resource import SMSCResource
 from .translator import AccountNames, SMSCTranslator
@@ -141,12 +141,24 @@ def build_smsc_definitions(
         key_prefix=key_prefix,
         translator=translator,
     )
+    # Run checks follow the run's partitions; the audit reads the whole history, weekly.
     checks = [
         check
         for asset, channel in zip(history, chosen)
-        for check in build_history_checks(history_key=asset.key, layout=layout, channel=channel)
+        for check in build_history_checks(
+            history_key=asset.key, layout=layout, channel=channel, partitions_def=partitions_def
+        )
     ]
-    checks += build_delivery_checks(delivery_key=delivery[0].key, channels=chosen, layout=layout)
+    checks += build_delivery_checks(
+        delivery_key=delivery[0].key, channels=chosen, layout=layout, partitions_def=partitions_def
+    )
+    checks += build_rollup_checks(
+        rollup_keys={by: a.key for by, a in zip(ROLLUPS, delivery[1:])}, layout=layout
+    )
+    audit_checks = build_audit_checks(
+        history_keys={c: a.key for c, a in zip(chosen, history)}, delivery_key=delivery[0].key, layout=layout
+    )
+    audit_job, audit_schedule = build_audit(names=names, audit_checks=audit_checks, timezone=timezone)
 
     refresh_job, rollup_job = build_jobs(names=names, history=history, delivery=delivery)
     schedule = build_refresh_schedule(
@@ -158,9 +170,9 @@ def build_smsc_definitions(
     )
     return dg.Definitions(
         assets=[*history, *delivery],
-        asset_checks=checks,
-        jobs=[refresh_job, rollup_job],
-        schedules=[schedule],
+        asset_checks=[*checks, *audit_checks],
+        jobs=[refresh_job, rollup_job, audit_job],
+        schedules=[schedule, audit_schedule],
         sensors=[sensor],
         resources={
             names.resource_key: resource,

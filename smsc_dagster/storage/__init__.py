@@ -18,6 +18,7 @@ from smsc_dagster.storage.layout import (
     check_account as check_account,
 )
 from smsc_dagster.storage.partitions import (
+    PAGING_COMPLETE as PAGING_COMPLETE,
     DayStats as DayStats,
     PartitionStore as PartitionStore,
     StagedIngest as StagedIngest,

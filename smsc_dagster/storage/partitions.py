@@ -39,6 +39,8 @@ COMMITTED_WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd"}
 STAGING_WRITE_OPTIONS: dict[str, Any] = {"compression": "lz4", "write_statistics": False}
 # Written into each file's Parquet key-value metadata: how the partition was produced.
 META_KEY = b"smsc_dagster"
+# The file-metadata flag of a partition written by a paging walk that reached the end of its range.
+PAGING_COMPLETE = "paging_complete"
 
 
 def day_dir_name(day: dt.date) -> str:
