@@ -80,8 +80,9 @@ def test_names_derive_from_the_account_and_stay_as_before_without_one(tmp_path):
                                   resource=SMSCResource(api_key="k"))
     keys = sorted(k.to_user_string() for k in defs.resolve_all_asset_keys())
     assert keys == [
-        "smsc/acme/delivery_by_country", "smsc/acme/delivery_by_operator", "smsc/acme/delivery_daily",
-        "smsc/acme/email_history", "smsc/acme/sms_history",
+        "smsc/acme/delivery_by_country", "smsc/acme/delivery_by_operator", "smsc/acme/delivery_by_sender",
+        "smsc/acme/delivery_by_sender_daily", "smsc/acme/delivery_daily", "smsc/acme/delivery_latency",
+        "smsc/acme/email_history", "smsc/acme/failure_reasons", "smsc/acme/sms_history", "smsc/acme/smsc_codes",
     ]
     history = defs.resolve_assets_def(dg.AssetKey(["smsc", "acme", "sms_history"]))
     assert history.specs_by_key[history.key].group_name == "smsc_acme"
@@ -206,4 +207,11 @@ def test_a_translator_subclass_changes_specs_and_the_wiring_follows(tmp_path):
     spec = defs.resolve_assets_def(daily).specs_by_key[daily]
     assert spec.owners == ["team:messaging"] and spec.tags["tier"] == "gold" and spec.group_name == "messaging"
     checks = {c.asset_key for c in defs.resolve_asset_graph().asset_check_keys}
-    assert checks == {daily, dg.AssetKey(["messaging", "acme", "sms_history"])}
+    assert checks == {
+        daily, dg.AssetKey(["messaging", "acme", "sms_history"]),
+        dg.AssetKey(["messaging", "acme", "delivery_by_operator"]), dg.AssetKey(["messaging", "acme", "delivery_by_country"]),
+    }
+    reasons = dg.AssetKey(["messaging", "acme", "failure_reasons"])
+    assert graph.get(reasons).parent_keys == {
+        dg.AssetKey(["messaging", "acme", "sms_history"]), dg.AssetKey(["messaging", "acme", "smsc_codes"])
+    }

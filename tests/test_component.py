@@ -110,10 +110,13 @@ def test_two_accounts_in_yaml_scaffold_check_list_and_materialize(project, clock
         assert keys == sorted(
             f"smsc/{n}/{t}"
             for n in ("acme", "globex")
-            for t in ("sms_history", "delivery_daily", "delivery_by_operator", "delivery_by_country")
+            for t in ("sms_history", "delivery_daily", "delivery_by_operator", "delivery_by_country",
+                      "delivery_latency", "failure_reasons", "delivery_by_sender_daily", "delivery_by_sender",
+                      "smsc_codes")
         )
         assert sorted(j["name"] for j in defs["jobs"]) == [
-            "smsc_acme_refresh", "smsc_acme_rollups", "smsc_globex_refresh", "smsc_globex_rollups"
+            "smsc_acme_audit", "smsc_acme_refresh", "smsc_acme_rollups",
+            "smsc_globex_audit", "smsc_globex_refresh", "smsc_globex_rollups",
         ]
 
         launched = dg_cmd(root, env, "launch", "--job", "smsc_globex_refresh", "--partition", "2026-10-02")

@@ -12,10 +12,36 @@ from collections.abc import Sequence
 import dagster as dg
 
 from smsc_dagster.core import Channel, api_dates, day_bounds, days_between
-from smsc_dagster.storage import PAGING_COMPLETE, ROLLUPS, DayStats, Layout, Privacy, StagedIngest, Warehouse, rows_to_table
+from smsc_dagster.storage import (
+    CODES_TABLE,
+    DAILY_MARTS,
+    FAILURE_REASONS_TABLE,
+    LATENCY_TABLE,
+    PAGING_COMPLETE,
+    ROLLUPS,
+    SENDER_DAILY_TABLE,
+    SENDER_TOTALS_TABLE,
+    DayStats,
+    Layout,
+    Marts,
+    Privacy,
+    StagedIngest,
+    Warehouse,
+    rows_to_table,
+)
 
 from .resource import SMSCResource
-from .translator import DELIVERY_DAILY, HISTORY, ROLLUP, AccountNames, SMSCTableProps, SMSCTranslator
+from .translator import (
+    DELIVERY_DAILY,
+    HISTORY,
+    MART,
+    MART_TOTAL,
+    REFERENCE,
+    ROLLUP,
+    AccountNames,
+    SMSCTableProps,
+    SMSCTranslator,
+)
 
 
 def partition_days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
@@ -227,3 +253,76 @@ def build_delivery_assets(
         return _rollup
 
     return [delivery_daily, *(rollup(by) for by in ROLLUPS)]
+
+
+def build_mart_assets(
+    *,
+    history_keys: Sequence[dg.AssetKey],
+    channels: Sequence[Channel],
+    layout: Layout,
+    partitions_def: dg.DailyPartitionsDefinition,
+    key_prefix: Sequence[str] = ("smsc",),
+    translator: SMSCTranslator | None = None,
+) -> list[dg.AssetsDefinition]:
+    """The marts senders ask for: ``smsc_codes`` (reference), the daily ``delivery_latency``,
+    ``failure_reasons`` and ``delivery_by_sender_daily``, and ``delivery_by_sender`` over every day."""
+    translator = translator or SMSCTranslator()
+    names = AccountNames(layout.account)
+    warehouse = Warehouse(layout)
+    marts = Marts(warehouse)
+    timezone = partitions_def.timezone or "UTC"
+
+    def props(table: str, role: str, deps: Sequence[dg.AssetKey]) -> SMSCTableProps:
+        return SMSCTableProps(
+            table=table, role=role, account=layout.account, key_prefix=tuple(key_prefix), layout=layout,
+            timezone=timezone, deps=tuple(deps),
+        )
+
+    codes_spec = _owned(translator, props(CODES_TABLE, REFERENCE, ()), names)
+
+    @dg.multi_asset(specs=[codes_spec], name=f"{names.group}_{CODES_TABLE}", pool=names.duckdb_pool)
+    def codes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        with warehouse.connect() as conn:
+            rows = marts.write_codes(conn)
+        return dg.MaterializeResult(metadata={"dagster/row_count": dg.MetadataValue.int(rows)})
+
+    replace = {
+        LATENCY_TABLE: marts.replace_latency,
+        FAILURE_REASONS_TABLE: marts.replace_failure_reasons,
+        SENDER_DAILY_TABLE: marts.replace_sender_daily,
+    }
+
+    def daily(table: str) -> dg.AssetsDefinition:
+        deps = [*history_keys, codes_spec.key] if table == FAILURE_REASONS_TABLE else list(history_keys)
+        spec = _owned(translator, props(table, MART, deps), names)
+
+        @_single_run_asset(spec, name=f"{names.group}_{table}", partitions_def=partitions_def, pool=names.duckdb_pool)
+        def _daily(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+            first, last = partition_days(context)
+            with warehouse.connect() as conn:
+                per_day = replace[table](conn, channels, first, last)
+            for day in days_between(first, last):
+                context.add_asset_metadata(
+                    {"dagster/row_count": dg.MetadataValue.int(per_day.get(day, 0))}, partition_key=day.isoformat()
+                )
+            return dg.MaterializeResult(metadata={"run_rows": dg.MetadataValue.int(sum(per_day.values()))})
+
+        return _daily
+
+    daily_marts = [daily(t) for t in DAILY_MARTS]
+    sender_daily_key = next(a.key for a, t in zip(daily_marts, DAILY_MARTS) if t == SENDER_DAILY_TABLE)
+    totals_spec = _owned(translator, props(SENDER_TOTALS_TABLE, MART_TOTAL, [sender_daily_key]), names)
+
+    @dg.multi_asset(specs=[totals_spec], name=f"{names.group}_{SENDER_TOTALS_TABLE}", pool=names.duckdb_pool)
+    def sender_totals(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        with warehouse.connect() as conn:
+            rows = marts.rebuild_sender_totals(conn)
+            preview = warehouse.preview(conn, SENDER_TOTALS_TABLE)
+        return dg.MaterializeResult(
+            metadata={
+                "dagster/row_count": dg.MetadataValue.int(rows),
+                "preview": dg.MetadataValue.md(preview.to_markdown(index=False)),
+            }
+        )
+
+    return [codes, *daily_marts, sender_totals]

@@ -14,21 +14,25 @@ AUDIT_CRON = "0 4 * * 0"  # Sunday night, before the morning refresh
 
 
 def build_jobs(
-    *, names: AccountNames, history: Sequence[dg.AssetsDefinition], delivery: Sequence[dg.AssetsDefinition]
+    *,
+    names: AccountNames,
+    refresh_assets: Sequence[dg.AssetsDefinition],
+    rollup_assets: Sequence[dg.AssetsDefinition],
 ) -> tuple[UnresolvedAssetJobDefinition, UnresolvedAssetJobDefinition]:
-    """The refresh job (history, ``delivery_daily`` and the rollups of a partition range) and the rollup job."""
+    """The refresh job (history, the per-day tables and the all-days tables of a partition range) and the
+    rollup job (the all-days tables only)."""
     refresh = dg.define_asset_job(
         names.refresh_job,
-        selection=dg.AssetSelection.assets(*history, *delivery),
+        selection=dg.AssetSelection.assets(*refresh_assets, *rollup_assets),
         description=(
-            "Re-read a range of history partitions in one paging walk, recompute delivery_daily for them, then "
-            "rebuild the rollups: run it with a partition range (the schedule does)."
+            "Re-read a range of history partitions in one paging walk, recompute delivery_daily and the daily "
+            "marts for them, then rebuild the rollups: run it with a partition range (the schedule does)."
         ),
     )
     rollups = dg.define_asset_job(
         names.rollup_job,
-        selection=dg.AssetSelection.assets(*delivery[1:]),
-        description="Rebuild delivery_by_operator and delivery_by_country over every loaded day.",
+        selection=dg.AssetSelection.assets(*rollup_assets),
+        description="Rebuild the tables over every loaded day (delivery_by_operator, _country, _sender).",
     )
     return refresh, rollups
 

@@ -13,7 +13,7 @@ from dagster._utils.schedules import is_valid_cron_string
 from smsc_dagster.core import Channel, SMSCConfigError, check_timezone, parse_channels, parse_date
 from smsc_dagster.storage import ROLLUPS, Layout, Privacy, check_account
 
-from .assets import build_delivery_assets, build_history_asset
+from .assets import build_delivery_assets, build_history_asset, build_mart_assets
 from .automation import SCHEDULE_CRON, build_audit, build_jobs, build_refresh_schedule, build_rollup_sensor
 from .checks import build_audit_checks, build_delivery_checks, build_history_checks, build_rollup_checks
 from .io_manager import SMSCTablesIOManager
@@ -160,16 +160,28 @@ def build_smsc_definitions(
     )
     audit_job, audit_schedule = build_audit(names=names, audit_checks=audit_checks, timezone=timezone)
 
-    refresh_job, rollup_job = build_jobs(names=names, history=history, delivery=delivery)
+    marts = build_mart_assets(
+        history_keys=[a.key for a in history],
+        channels=chosen,
+        layout=layout,
+        partitions_def=partitions_def,
+        key_prefix=key_prefix,
+        translator=translator,
+    )
+    codes, daily_marts, sender_totals = marts[0], marts[1:-1], marts[-1]
+    rollups = [*delivery[1:], sender_totals]
+    refresh_job, rollup_job = build_jobs(
+        names=names, refresh_assets=[*history, delivery[0], codes, *daily_marts], rollup_assets=rollups
+    )
     schedule = build_refresh_schedule(
         names=names, job=refresh_job, partitions_def=partitions_def, start=start,
         lookback_days=lookback_days, cron=schedule_cron,
     )
     sensor = build_rollup_sensor(
-        names=names, rollup_job=rollup_job, delivery_key=delivery[0].key, rollup_keys={a.key for a in delivery[1:]}
+        names=names, rollup_job=rollup_job, delivery_key=delivery[0].key, rollup_keys={a.key for a in rollups}
     )
     return dg.Definitions(
-        assets=[*history, *delivery],
+        assets=[*history, *delivery, *marts],
         asset_checks=[*checks, *audit_checks],
         jobs=[refresh_job, rollup_job, audit_job],
         schedules=[schedule, audit_schedule],

@@ -23,11 +23,48 @@ from dataclasses import dataclass, field
 import dagster as dg
 
 from smsc_dagster.core import Channel
-from smsc_dagster.storage import DELIVERY_COLUMNS, HISTORY_COLUMNS, Column, Layout, Privacy, duckdb_type, rollup_columns
+from smsc_dagster.storage import (
+    CODES_COLUMNS,
+    DELIVERY_COLUMNS,
+    HISTORY_COLUMNS,
+    MART_COLUMNS,
+    Column,
+    Layout,
+    Privacy,
+    duckdb_type,
+    rollup_columns,
+)
 
 HISTORY = "history"
 DELIVERY_DAILY = "delivery_daily"
 ROLLUP = "rollup"
+MART = "mart"  # a daily mart: delivery_latency, failure_reasons, delivery_by_sender_daily
+MART_TOTAL = "mart_total"  # delivery_by_sender, over every day
+REFERENCE = "reference"  # smsc_codes
+
+_MART_DESCRIPTIONS = {
+    "delivery_latency": (
+        "Delivery latency per day, channel, country and operator: delivered messages, p50/p90/p95/max seconds "
+        "from sent_at to status_changed_at (nearest-rank percentiles over status-1 deliveries), and the shares "
+        "delivered within 10 s, 60 s and 5 min"
+    ),
+    "failure_reasons": (
+        "Why messages fail, per day, channel, country, operator, status and err, with SMSC's English and "
+        "Russian names of both codes from smsc_codes (an unknown code shows as 'unknown', never dropped)"
+    ),
+    "delivery_by_sender_daily": (
+        "Delivery and cost per day, sender_id, channel and message type, with cost per SMS part beside cost per "
+        "delivered message (per currency: no sum adds two)"
+    ),
+    "delivery_by_sender": (
+        "Delivery and cost per sender_id, channel and message type over every loaded day, summed from "
+        "delivery_by_sender_daily"
+    ),
+    "smsc_codes": (
+        "Reference: SMSC's documented status and err codes with English and Russian names, status class and "
+        "whether a status is final; join it to any table's status or err"
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -174,6 +211,8 @@ class SMSCTranslator:
                 f"{layout.table_name('delivery_daily')}). Recomputed from the history for the run's partitions, "
                 "replacing them in one transaction."
             )
+        if props.role in (MART, MART_TOTAL, REFERENCE):
+            return f"{_MART_DESCRIPTIONS[props.table]} (DuckDB table {layout.table_name(props.table)})."
         by = props.table.removeprefix("delivery_by_")
         what = "channel, country and operator" if by == "operator" else "channel and country"
         return (
@@ -184,7 +223,14 @@ class SMSCTranslator:
     def _metadata(self, props: SMSCTableProps) -> dict[str, object]:
         if props.role == HISTORY:
             return {"dagster/column_schema": column_schema(props.privacy.columns(HISTORY_COLUMNS))}
-        columns = DELIVERY_COLUMNS if props.role == DELIVERY_DAILY else rollup_columns(props.table.removeprefix("delivery_by_"))
+        if props.role in (MART, MART_TOTAL):
+            columns = MART_COLUMNS[props.table]
+        elif props.role == REFERENCE:
+            columns = CODES_COLUMNS
+        elif props.role == DELIVERY_DAILY:
+            columns = DELIVERY_COLUMNS
+        else:
+            columns = rollup_columns(props.table.removeprefix("delivery_by_"))
         return {
             "dagster/column_schema": column_schema(columns),
             "dagster/table_name": props.layout.table_name(props.table),

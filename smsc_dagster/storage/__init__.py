@@ -37,3 +37,17 @@ from smsc_dagster.storage.warehouse import (
     Warehouse as Warehouse,
     WarehouseLockedError as WarehouseLockedError,
 )
+from smsc_dagster.storage.codes import (
+    CODES_COLUMNS as CODES_COLUMNS,
+    CODES_TABLE as CODES_TABLE,
+    codes_table as codes_table,
+)
+from smsc_dagster.storage.marts import (
+    DAILY_MARTS as DAILY_MARTS,
+    FAILURE_REASONS_TABLE as FAILURE_REASONS_TABLE,
+    LATENCY_TABLE as LATENCY_TABLE,
+    MART_COLUMNS as MART_COLUMNS,
+    SENDER_DAILY_TABLE as SENDER_DAILY_TABLE,
+    SENDER_TOTALS_TABLE as SENDER_TOTALS_TABLE,
+    Marts as Marts,
+)

@@ -123,7 +123,17 @@ DELIVERY_COLUMNS: tuple[Column, ...] = (
     Column("settled_delivery_rate", pa.float64(), "delivered / (delivered + failed); NULL when both are 0."),
     Column("cost", pa.decimal128(38, 6), "Total cost, exact."),
     Column("currency", pa.string(), "Account currency."),
-    Column("cost_per_delivered", pa.decimal128(18, 6), "cost / delivered; NULL when nothing was delivered."),
+    Column(
+        "cost_per_delivered",
+        pa.decimal128(18, 6),
+        "cost / delivered, exact (rounded half away from zero to 6 decimals); NULL when nothing was delivered.",
+    ),
+    Column(
+        "cost_per_part",
+        pa.decimal128(18, 6),
+        "cost / sms_parts: the cost of one billed SMS part (one second for calls), exact (rounded half away from "
+        "zero to 6 decimals); NULL when no part was billed.",
+    ),
 )
 ROLLUP_DATE_COLUMNS: tuple[Column, ...] = (
     Column("first_date", pa.date32(), "First loaded day."),
@@ -148,6 +158,7 @@ def duckdb_type(arrow_type: pa.DataType) -> str:
         pa.string(): "VARCHAR",
         pa.date32(): "DATE",
         pa.float64(): "DOUBLE",
+        pa.bool_(): "BOOLEAN",
     }[arrow_type]
 
 
@@ -185,21 +196,25 @@ def rows_to_table(
     deduplicated or filed into its day. ``last_timestamp`` 0 or empty means "no status change yet": NULL.
     """
     n = len(rows)
+    # The common page converts most fields in one pass; any value that does not (a code sent as a string, a
+    # number among the strings, a cost as a JSON number...) sends every field down its own path below, which
+    # parses what can be parsed and names what cannot, exactly as it would have without the pass.
+    typed = _typed_columns(rows)
     columns: dict[str, pa.Array] = {}
     columns["int_id"] = _int_column(rows, "int_id", pa.int64(), required=True)
-    send_ts = _int_column(rows, "send_timestamp", pa.int64(), required=True)
+    send_ts = _int_column(rows, "send_timestamp", pa.int64(), required=True, converted=typed.get("send_timestamp"))
     _check_unix_time(send_ts, rows, "send_timestamp", columns["int_id"])
-    last_ts = _int_column(rows, "last_timestamp", pa.int64())
+    last_ts = _int_column(rows, "last_timestamp", pa.int64(), converted=typed.get("last_timestamp"))
     if last_ts.null_count < len(last_ts) and pc.any(pc.equal(last_ts, 0)).as_py():
         last_ts = pc.if_else(pc.equal(last_ts, 0), pa.scalar(None, pa.int64()), last_ts)
     _check_unix_time(last_ts, rows, "last_timestamp", columns["int_id"])
     columns["channel"] = _constant_column(channel, pa.string(), n)
     for name in _STRING_FIELDS:
-        columns[name] = _string_column(rows, name)
+        columns[name] = _string_column(rows, name, converted=typed.get(name))
     for name in _CODE_FIELDS:
-        columns[name] = _int_column(rows, name, pa.int32())
+        columns[name] = _int_column(rows, name, pa.int32(), converted=typed.get(name))
     columns["status_class"] = _status_classes(columns["status"])
-    columns["cost"] = _cost_column(rows, columns["int_id"])
+    columns["cost"] = _cost_column(rows, columns["int_id"], converted=typed.get("cost"))
     columns["currency"] = _constant_column(currency, pa.string(), n)
     columns["sent_at"] = _epoch_seconds(send_ts)
     columns["status_changed_at"] = _epoch_seconds(last_ts)
@@ -207,7 +222,7 @@ def rows_to_table(
     columns["fetched_at"] = _constant_column(fetched_at, pa.timestamp("us", tz="UTC"), n)
     # Any key outside the contract on any row (one set union instead of a set difference per row).
     has_extra = bool(set().union(*(row.keys() for row in rows)) - KNOWN_RAW_FIELDS)
-    columns["extra"] = pa.array([_extra_json(row) for row in rows] if has_extra else [None] * n, pa.string())
+    columns["extra"] = pa.array([_extra_json(row) for row in rows], pa.string()) if has_extra else pa.nulls(n, pa.string())
     return pa.Table.from_arrays([columns[c.name] for c in HISTORY_COLUMNS], schema=HISTORY_SCHEMA)
 
 
@@ -252,10 +267,44 @@ def _status_classes(status: pa.Array) -> pa.Array:
     return classes
 
 
-def _int_column(rows: Sequence[dict[str, Any]], name: str, type_: pa.DataType, *, required: bool = False) -> pa.Array:
-    values = [row.get(name) for row in rows]
+# The fields the one-pass conversion reads, each with its column's type: every string field but the two SMSC
+# sends as numbers too (id, crc), the codes, both timestamps and the cost (as text, cast below).
+_TYPED_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
+    *((name, pa.string()) for name in _STRING_FIELDS if name not in ("id", "crc")),
+    *((name, pa.int32()) for name in _CODE_FIELDS),
+    ("send_timestamp", pa.int64()),
+    ("last_timestamp", pa.int64()),
+    ("cost", pa.string()),
+)
+_TYPED_STRUCT = pa.struct(list(_TYPED_FIELDS))
+
+
+def _typed_columns(rows: Sequence[dict[str, Any]]) -> dict[str, pa.Array]:
+    """The fields of :data:`_TYPED_FIELDS`, converted in one pass over the rows: the same arrays as
+    ``pa.array([row.get(name) for row in rows], type)`` for each (Arrow's struct conversion runs the same
+    converter for each field), without building a list per field. Empty when any value does not convert, or
+    a row is not a plain ``dict``: then every field takes its own path."""
+    if not rows or set(map(type, rows)) != {dict}:
+        return {}
     try:
-        array = pa.array(values, type_)  # the common case: real JSON numbers
+        struct = pa.array(rows, _TYPED_STRUCT)
+    except Exception:  # whatever it is, the per-field paths decide it (and name it) as they always have
+        return {}
+    return {name: struct.field(i) for i, (name, _) in enumerate(_TYPED_FIELDS)}
+
+
+def _int_column(
+    rows: Sequence[dict[str, Any]],
+    name: str,
+    type_: pa.DataType,
+    *,
+    required: bool = False,
+    converted: pa.Array | None = None,
+) -> pa.Array:
+    """``rows``' ``name`` as ``type_`` (``converted``: already converted by :func:`_typed_columns`)."""
+    values = None if converted is not None else [row.get(name) for row in rows]
+    try:
+        array = converted if values is None else pa.array(values, type_)  # the common case: real JSON numbers
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         # Numbers and numeric strings mixed (SMSC sends int_id both ways). Plain ints and plain digit strings
         # are what _parse_int would return anyway; everything else goes through it.
@@ -296,7 +345,9 @@ def _parse_int(value: Any, name: str, index: int) -> int | None:
     raise RowContractError(f"row {index + 1} has a non-integer {name}: {value!r}")
 
 
-def _string_column(rows: Sequence[dict[str, Any]], name: str) -> pa.Array:
+def _string_column(rows: Sequence[dict[str, Any]], name: str, converted: pa.Array | None = None) -> pa.Array:
+    if converted is not None:
+        return converted
     values = [row.get(name) for row in rows]
     try:
         return pa.array(values, pa.string())
@@ -309,14 +360,14 @@ def _string_column(rows: Sequence[dict[str, Any]], name: str) -> pa.Array:
         )
 
 
-def _cost_column(rows: Sequence[dict[str, Any]], int_ids: pa.Array) -> pa.Array:
-    values = [row.get("cost") for row in rows]
+def _cost_column(rows: Sequence[dict[str, Any]], int_ids: pa.Array, converted: pa.Array | None = None) -> pa.Array:
     try:
         # The common case: decimal strings. Arrow's parser takes what _parse_cost takes (a point, an exponent),
         # rejects everything else, including more than 6 decimals, and the slow path below names the row.
-        return pa.array(values, pa.string()).cast(COST_TYPE)
+        text = converted if converted is not None else pa.array([row.get("cost") for row in rows], pa.string())
+        return text.cast(COST_TYPE)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([_parse_cost(v, i, int_ids) for i, v in enumerate(values)], COST_TYPE)
+        return pa.array([_parse_cost(row.get("cost"), i, int_ids) for i, row in enumerate(rows)], COST_TYPE)
 
 
 def _parse_cost(value: Any, index: int, int_ids: pa.Array) -> Decimal | None:

@@ -25,6 +25,7 @@ from smsc_dagster.core import CHANNELS, Channel, SMSCError, days_between, get_ch
 
 from .contract import DELIVERY_COLUMNS, REQUIRED_COLUMNS, sql_columns
 from .layout import DEFAULT_SCHEMA, UNION_SCHEMA, Layout
+from .marts import exact_ratio
 from .partitions import PAGING_COMPLETE, PartitionStore, file_metadata
 
 LOCK_RETRY_S = 120.0
@@ -54,12 +55,13 @@ _SUMMED_MEASURES = """
     sum(other)::BIGINT AS other,
     coalesce(sum(cost), 0)::DECIMAL(38, 6) AS cost
 """
-_RATES = """
+_RATES = f"""
     delivered::DOUBLE / messages AS delivery_rate,
     CASE WHEN delivered + failed > 0 THEN delivered::DOUBLE / (delivered + failed) END AS settled_delivery_rate,
     cost,
     currency,
-    CASE WHEN delivered > 0 THEN CAST(cost / delivered AS DECIMAL(18, 6)) END AS cost_per_delivered
+    ({exact_ratio("cost", "delivered")})::DECIMAL(18, 6) AS cost_per_delivered,
+    ({exact_ratio("cost", "sms_parts")})::DECIMAL(18, 6) AS cost_per_part
 """
 _PID_RE = re.compile(r"PID (\d+)")
 _HOLDER_RE = re.compile(r"lock is held in (.+?) \(PID")
@@ -245,6 +247,8 @@ class Warehouse:
     def _ensure_delivery_daily(self, conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table('delivery_daily')} ({sql_columns(DELIVERY_COLUMNS)})")
+        # A table written before cost_per_part existed gains it (NULL until its days are recomputed).
+        conn.execute(f"ALTER TABLE {self.table('delivery_daily')} ADD COLUMN IF NOT EXISTS cost_per_part DECIMAL(18, 6)")
 
     def replace_delivery_daily(
         self, conn: duckdb.DuckDBPyConnection, channels: Sequence[str | Channel], first: dt.date, last: dt.date
