@@ -10,6 +10,7 @@
 | ``SMSC_DATA_DIR`` | Parquet and DuckDB files | ``./data`` |
 | ``SMSC_CHANNELS`` | comma-separated ``sms``/``email`` | ``sms`` |
 | ``SMSC_LOOKBACK_DAYS`` | days the schedule re-reads | ``3`` |
+| ``SMSC_SETTLE_AFTER_HOURS`` | message lifetime: a day read this long after it ended, with nothing pending, is settled | ``24`` |
 | ``SMSC_SCHEDULE_CRON`` | when the refresh runs, in ``SMSC_TIMEZONE`` | ``30 5 * * *`` |
 | ``SMSC_PRIVACY_PHONE`` | what the history stores of recipients: ``keep``, ``hash`` or ``drop`` | ``keep`` |
 | ``SMSC_PRIVACY_MESSAGE`` | what it stores of message texts: ``keep``, ``hash`` or ``drop`` | ``keep`` |
@@ -61,13 +62,22 @@ def definitions_from_env() -> dg.Definitions:
             resource=SMSCResource.from_env(),
             schedule_cron=_env("SMSC_SCHEDULE_CRON") or SCHEDULE_CRON,
             privacy={"phone": _env("SMSC_PRIVACY_PHONE") or "keep", "message": _env("SMSC_PRIVACY_MESSAGE") or "keep"},
+            settle_after_hours=_hours(_env("SMSC_SETTLE_AFTER_HOURS") or "24"),
         )
     except SMSCConfigError as exc:
         # Name the variable the user sets, not the builder's argument.
         raise SMSCConfigError(_env_names(str(exc))) from None
 
 
+def _hours(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise SMSCConfigError(f"SMSC_SETTLE_AFTER_HOURS must be a number of hours, got {value!r}") from None
+
+
 _ENV_OF = {
+    "settle_after_hours": "SMSC_SETTLE_AFTER_HOURS",
     "start_date": "SMSC_START_DATE",
     "account": "SMSC_ACCOUNT",
     "timezone": "SMSC_TIMEZONE",

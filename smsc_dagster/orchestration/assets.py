@@ -44,6 +44,9 @@ from .translator import (
 )
 
 
+DEFAULT_LIFETIME_S = 24 * 3600.0  # SMSC's message lifetime (`valid`) is at most 24 h
+
+
 def partition_days(context: dg.AssetExecutionContext) -> tuple[dt.date, dt.date]:
     """The first and last local date of the run's partitions (a single partition or a backfill range)."""
     key_range = context.partition_key_range
@@ -74,6 +77,7 @@ def build_history_asset(
     key_prefix: Sequence[str] = ("smsc",),
     translator: SMSCTranslator | None = None,
     privacy: Privacy | None = None,
+    lifetime_s: float = DEFAULT_LIFETIME_S,
 ) -> dg.AssetsDefinition:
     """The daily-partitioned history of one channel of one account.
 
@@ -130,6 +134,7 @@ def build_history_asset(
             resume = staging.resume_point()
             if resume:
                 context.log.info(f"Resuming an interrupted fetch of {first}..{last} at cursor {resume}")
+            walk_started = client.clock.now()  # an empty day counts as read when the walk began
             currency = client.get_currency()
             context.log.info(f"Fetching {channel.name} history {api_start:%d.%m.%Y}-{api_end:%d.%m.%Y} ({smsc.api_timezone})")
             for page in client.iter_history(api_start, api_end, channel=channel, resume=resume):
@@ -155,10 +160,15 @@ def build_history_asset(
                     "channel": channel.name,
                     "account": layout.account,
                     "privacy": scrub.record,
+                    "read_at": walk_started,
                 }
             )
         for day, day_stat in days.items():
-            context.add_asset_metadata(_day_metadata(day_stat, currency), partition_key=day.isoformat())
+            settlement = store.settlement(day, timezone, lifetime_s)
+            context.add_asset_metadata(
+                {**_day_metadata(day_stat, currency), "settled": dg.MetadataValue.bool(settlement.settled)},
+                partition_key=day.isoformat(),
+            )
         total = sum(s.rows for s in days.values())
         context.log.info(
             f"{channel.table}: {total} rows in {len(days)} partitions from {stats.requests} requests ({stats.pages} pages)"

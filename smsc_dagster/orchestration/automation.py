@@ -7,6 +7,8 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster._core.definitions.unresolved_asset_job_definition import UnresolvedAssetJobDefinition
 
+from smsc_dagster.storage import PartitionStore
+
 from .translator import AccountNames
 
 SCHEDULE_CRON = "30 5 * * *"  # early morning in the partitions' zone: yesterday is over, today has barely begun
@@ -37,6 +39,26 @@ def build_jobs(
     return refresh, rollups
 
 
+def unsettled_blocks(
+    keys: Sequence[str], stores: Sequence[PartitionStore], timezone: str, lifetime_s: float
+) -> tuple[list[tuple[str, str]], dict[str, str]]:
+    """The runs a refresh of ``keys`` needs: contiguous blocks of days that are not settled in every
+    channel, and for each skipped day why (``{day: reason}``)."""
+    blocks: list[tuple[str, str]] = []
+    skipped: dict[str, str] = {}
+    for key in keys:
+        day = dt.date.fromisoformat(key)
+        states = [store.settlement(day, timezone, lifetime_s) for store in stores]
+        if all(s.settled for s in states):
+            skipped[key] = "settled: no pending message, read after the message lifetime"
+            continue
+        if blocks and blocks[-1][1] == (day - dt.timedelta(days=1)).isoformat():
+            blocks[-1] = (blocks[-1][0], key)
+        else:
+            blocks.append((key, key))
+    return blocks, skipped
+
+
 def build_refresh_schedule(
     *,
     names: AccountNames,
@@ -45,8 +67,11 @@ def build_refresh_schedule(
     start: dt.date,
     lookback_days: int,
     cron: str,
+    stores: Sequence[PartitionStore] = (),
+    lifetime_s: float = 24 * 3600.0,
 ) -> dg.ScheduleDefinition:
-    """Every morning, one run over the last ``lookback_days`` complete days."""
+    """Every morning, the unsettled days among the last ``lookback_days`` complete days: one run per
+    contiguous block (usually one), and never a settled day."""
 
     @dg.schedule(
         name=names.schedule,
@@ -54,22 +79,31 @@ def build_refresh_schedule(
         cron_schedule=cron,
         execution_timezone=partitions_def.timezone,
         description=(
-            f"Every morning, re-read the last {lookback_days} days as one run with one paging walk, while "
-            "statuses settle; the rollups follow when it succeeds."
+            f"Every morning, re-read the days among the last {lookback_days} that are not settled yet (a day is "
+            f"settled when it holds no pending message and was read more than {lifetime_s / 3600:g} h after it "
+            "ended), as one run with one paging walk per contiguous block; the rollups follow."
         ),
     )
-    def daily_refresh(context: dg.ScheduleEvaluationContext) -> dg.RunRequest | dg.SkipReason:
+    def daily_refresh(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest] | dg.SkipReason:
         keys = partitions_def.get_partition_keys(current_time=context.scheduled_execution_time)
         if not keys:
             return dg.SkipReason(f"no complete day since {start} yet")
-        first, last = keys[max(0, len(keys) - lookback_days)], keys[-1]
-        return dg.RunRequest(
-            run_key=f"refresh-{first}-{last}",
-            tags={
-                "dagster/asset_partition_range_start": first,
-                "dagster/asset_partition_range_end": last,
-            },
-        )
+        window = keys[max(0, len(keys) - lookback_days):]
+        blocks, skipped = unsettled_blocks(window, stores, partitions_def.timezone, lifetime_s)
+        for day, reason in skipped.items():
+            context.log.info(f"{names.schedule}: not re-reading {day}: {reason}")
+        if not blocks:
+            return dg.SkipReason(f"every day of {window[0]}..{window[-1]} is settled")
+        return [
+            dg.RunRequest(
+                run_key=f"refresh-{first}-{last}",
+                tags={
+                    "dagster/asset_partition_range_start": first,
+                    "dagster/asset_partition_range_end": last,
+                },
+            )
+            for first, last in blocks
+        ]
 
     return daily_refresh
 

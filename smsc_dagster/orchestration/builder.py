@@ -55,6 +55,7 @@ def build_smsc_definitions(
     key_prefix: Sequence[str] = ("smsc",),
     translator: SMSCTranslator | None = None,
     schedule_cron: str = SCHEDULE_CRON,
+    settle_after_hours: float = 24.0,
     privacy: Privacy | Mapping[str, str] | None = None,
 ) -> dg.Definitions:
     """Everything needed to keep one SMSC account's history and delivery tables in Dagster.
@@ -75,6 +76,8 @@ def build_smsc_definitions(
         key_prefix: asset key prefix (a shortcut for a translator that changes keys).
         translator: builds each table's :class:`dagster.AssetSpec`; subclass :class:`SMSCTranslator`.
         schedule_cron: when the refresh runs, in ``timezone``.
+        settle_after_hours: the message lifetime: a day read this long after it ended, with no pending
+            message, is settled and the daily refresh no longer re-reads it (SMSC's ``valid`` is at most 24 h).
         privacy: what the history tables store of recipients and texts: a :class:`Privacy` or a mapping
             such as ``{"phone": "hash", "message": "drop"}``; each of ``phone`` and ``message`` is ``keep``
             (default), ``hash`` (keyed SHA-256 hex, the key read from the environment variable ``key_env``,
@@ -106,6 +109,10 @@ def build_smsc_definitions(
     timezone = _setting(check_timezone, timezone, "timezone")
     chosen: tuple[Channel, ...] = _setting(parse_channels, channels, "channels")
     lookback_days = check_lookback_days(lookback_days)
+    if isinstance(settle_after_hours, bool) or not isinstance(settle_after_hours, (int, float)) or not (
+        0 <= settle_after_hours <= 24 * 14
+    ):
+        raise SMSCConfigError(f"settle_after_hours must be a number of hours from 0 to 336, got {settle_after_hours!r}")
     schedule_cron = check_cron(schedule_cron)
     account = check_account(account)
     privacy = Privacy.coerce(privacy)
@@ -129,7 +136,7 @@ def build_smsc_definitions(
     history = [
         build_history_asset(
             channel=c, layout=layout, partitions_def=partitions_def, key_prefix=key_prefix, translator=translator,
-            privacy=privacy,
+            privacy=privacy, lifetime_s=settle_after_hours * 3600.0,
         )
         for c in chosen
     ]
@@ -176,6 +183,7 @@ def build_smsc_definitions(
     schedule = build_refresh_schedule(
         names=names, job=refresh_job, partitions_def=partitions_def, start=start,
         lookback_days=lookback_days, cron=schedule_cron,
+        stores=[layout.store(c) for c in chosen], lifetime_s=settle_after_hours * 3600.0,
     )
     sensor = build_rollup_sensor(
         names=names, rollup_job=rollup_job, delivery_key=delivery[0].key, rollup_keys={a.key for a in rollups}

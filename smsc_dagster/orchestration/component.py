@@ -79,6 +79,11 @@ class SMSCAccountComponent(dg.Component, dg.Model, dg.Resolvable):
     lookback_days: int = Field(default=3, description="Days the daily schedule re-reads while statuses settle.")
     data_dir: str = Field(default="data", description="Where Parquet partitions and warehouse.duckdb live.")
     schedule: str = Field(default=SCHEDULE_CRON, description="Cron of the daily refresh, in `timezone`.")
+    settle_after_hours: float = Field(
+        default=24.0,
+        description="Message lifetime: a day read this long after it ended, with nothing pending, is settled and "
+        "no longer re-read by the daily refresh.",
+    )
     key_prefix: list[str] = Field(default_factory=lambda: ["smsc"], description="Asset key prefix.")
     budget_path: str | None = Field(default=None, description="SQLite file of the request-budget ledger.")
     privacy: dict[str, str] | None = Field(
@@ -126,6 +131,7 @@ class SMSCAccountComponent(dg.Component, dg.Model, dg.Resolvable):
             resource=self.resource(),
             key_prefix=self.key_prefix,
             schedule_cron=self.schedule,
+            settle_after_hours=self.settle_after_hours,
             privacy=self.privacy,
         )
 

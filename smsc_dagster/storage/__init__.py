@@ -21,6 +21,7 @@ from smsc_dagster.storage.partitions import (
     PAGING_COMPLETE as PAGING_COMPLETE,
     DayStats as DayStats,
     PartitionStore as PartitionStore,
+    Settlement as Settlement,
     StagedIngest as StagedIngest,
     file_metadata as file_metadata,
 )

@@ -6,9 +6,10 @@ new one, never half of either.
 
 A run stages its days under ``{base}/.staging/{table}/{first}_{last}/``: each page's rows go to small
 per-day files, a day is consolidated into one file as soon as the backwards paging cursor has passed it (so
-memory does not grow with the range), and only when the whole walk is complete are the days moved into
-place. A run that dies leaves its staging and a cursor behind; the next run of the same range resumes there
-instead of spending the account's request budget again.
+memory does not grow with the range), and only when the whole walk is complete are the days written in the
+committed format and moved into place. A run that dies leaves its staging and a cursor behind; the next run
+of the same range resumes there instead of spending the account's request budget again (after reading back
+every staged file the state lists: see :class:`StagedIngest`).
 """
 
 from __future__ import annotations
@@ -27,16 +28,23 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from smsc_dagster.core import SMSCDataError, days_between
+from smsc_dagster.core import SMSCDataError, day_bounds, days_between
 
 from .contract import HISTORY_SCHEMA
 from .privacy import mask_table
 
 DATA_FILE = "data.parquet"
 COMMITTED_WRITE_OPTIONS: dict[str, Any] = {"compression": "zstd"}
-# Staged files live minutes and are read back whole once or twice: LZ4 without column statistics writes them
-# about three times as fast as zstd with statistics. Committed partitions always get the options above.
-STAGING_WRITE_OPTIONS: dict[str, Any] = {"compression": "lz4", "write_statistics": False}
+# Staged files live minutes, are read back whole at most twice and by nobody else: LZ4 without dictionaries or
+# column statistics writes them several times as fast as zstd with statistics, and page checksums let a resumed
+# run tell a file a power failure cut short from a whole one (staged files get no fsync, see StagedIngest).
+# Committed partitions always get the options above.
+STAGING_WRITE_OPTIONS: dict[str, Any] = {
+    "compression": "lz4",
+    "use_dictionary": False,
+    "write_statistics": False,
+    "write_page_checksum": True,
+}
 # Written into each file's Parquet key-value metadata: how the partition was produced.
 META_KEY = b"smsc_dagster"
 # The file-metadata flag of a partition written by a paging walk that reached the end of its range.
@@ -51,15 +59,17 @@ def write_table_atomic(
     table: pa.Table, path: Path, metadata: dict[str, Any] | None = None, *, staging: bool = False
 ) -> None:
     """Write ``table`` to ``path`` through a hidden temporary file and an atomic rename (a ``staging`` file
-    with :data:`STAGING_WRITE_OPTIONS`, anything else as a committed partition: zstd, with statistics)."""
+    with :data:`STAGING_WRITE_OPTIONS` and no fsync, anything else as a committed partition: zstd, with
+    statistics, fsynced before the rename)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     if metadata is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(metadata)})
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
         pq.write_table(table, tmp, **(STAGING_WRITE_OPTIONS if staging else COMMITTED_WRITE_OPTIONS))
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
+        if not staging:
+            with open(tmp, "rb") as handle:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -107,6 +117,28 @@ class PartitionStore:
     def read(self, day: dt.date) -> pa.Table:
         return pq.read_table(self.path(day), schema=HISTORY_SCHEMA)
 
+    def settlement(self, day: dt.date, timezone: str, lifetime_s: float) -> Settlement:
+        """Whether the stored ``day`` is final: it holds no pending message and was read after the day's end
+        plus the message lifetime (SMSC's ``valid`` is at most 24 h), so no status in it can still change
+        from pending. Read from the file's commit record, not its rows."""
+        path = self.path(day)
+        if not path.exists():
+            return Settlement(False, None, "not stored yet")
+        try:
+            record = file_metadata(path)
+        except Exception:  # noqa: BLE001 - an unreadable file is not final
+            return Settlement(False, None, "unreadable")
+        pending = record.get("pending")
+        read_at = record.get("read_at")
+        if pending is None or read_at is None:
+            return Settlement(False, pending, "written before settlement was recorded")
+        final_after = day_bounds(day, day, timezone)[1] + lifetime_s
+        if pending:
+            return Settlement(False, pending, f"{pending} messages still pending")
+        if read_at < final_after:
+            return Settlement(False, 0, "read before the message lifetime had passed")
+        return Settlement(True, 0, "settled")
+
     def commit(self, day: dt.date, staged_file: Path) -> None:
         """Move a finished staged file into place, replacing the day's previous version atomically."""
         target = self.path(day)
@@ -124,6 +156,15 @@ class DayStats:
     failed: int
     pending: int
     preview: str
+
+
+@dataclass(frozen=True)
+class Settlement:
+    """Whether a stored day is final (see :meth:`PartitionStore.settlement`)."""
+
+    settled: bool
+    pending: int | None
+    reason: str
 
 
 class CommittedDays(dict):
@@ -148,6 +189,12 @@ class StagedIngest:
     :class:`SMSCDataError` naming it (sent outside ``window``: the server returned what it was not asked for,
     so nothing is staged and no stored partition changes). Repeated ``int_id`` s keep the newest version and
     are counted in ``duplicate_rows``. Both counts live in the staging state, so they survive a resume.
+
+    Staged files are written without ``fsync`` (committed partitions always get one): the state lists every
+    staged file with its row count, and a run that resumes reads each of them back whole (their pages carry
+    checksums) before it trusts the cursor. A process that was killed leaves intact files behind and resumes
+    where it stopped; files damaged by a power failure or a full disk make the run start the walk over rather
+    than lose or invent a row.
 
     Args:
         store: where committed partitions live.
@@ -184,34 +231,107 @@ class StagedIngest:
             "rows_outside_partitions": 0,
             "duplicate_rows": 0,
         }
-        self._open_days: set[dt.date] = set()
+        # What is staged, day by day: the consolidated file's rows (None: none yet) and each page file's rows.
+        self._staged: dict[dt.date, _StagedDay] = {}
+        # The tables of the page files written by this process, so consolidating a day reads nothing back.
+        self._pending: dict[tuple[dt.date, int], pa.Table] = {}
         self._page_seq = 0
+        #: Why :meth:`resume_point` could not trust what an interrupted run left behind (``None``: it could,
+        #: or there was nothing); the walk then starts over.
+        self.restart_reason: str | None = None
+
+    @property
+    def _open_days(self) -> set[dt.date]:
+        """Days with page files not yet consolidated."""
+        return {day for day, staged in self._staged.items() if staged.pages}
 
     # -- resume -----------------------------------------------------------------------------------------
 
     def resume_point(self) -> tuple[dt.date, int | None] | None:
         """The cursor to resume from when a previous run of this same range left staging behind, else
-        ``None`` (and any stale staging is cleared)."""
+        ``None`` (and any stale or damaged staging is cleared)."""
         if self.state_path.exists():
             try:
                 saved = json.loads(self.state_path.read_text())
             except ValueError:
                 saved = {}
             if saved.get("signature") == self.signature and saved.get("cursor"):
-                self.state = {"rows_outside_partitions": 0, "duplicate_rows": 0, **saved}
-                self._open_days = {
-                    dt.date.fromisoformat(p.name.removeprefix("date="))
-                    for p in self.dir.glob("date=*")
-                    if any(p.glob("page-*.parquet"))
-                }
-                self._page_seq = int(saved.get("pages", 0))
-                window_end, prev_id = saved["cursor"]
-                return dt.date.fromisoformat(window_end), prev_id
+                try:
+                    staged = self._verified(saved)
+                except _DamagedStaging as exc:
+                    self.restart_reason = str(exc)
+                else:
+                    self.state = {
+                        "rows_outside_partitions": 0,
+                        "duplicate_rows": 0,
+                        **{k: v for k, v in saved.items() if k not in ("staged", "consolidating")},
+                    }
+                    self._staged = staged
+                    self._page_seq = int(saved.get("pages", 0))
+                    self._remove_unlisted()
+                    self._save_state()
+                    window_end, prev_id = saved["cursor"]
+                    return dt.date.fromisoformat(window_end), prev_id
         self.discard()
         return None
 
+    def _verified(self, saved: dict[str, Any]) -> dict[dt.date, _StagedDay]:
+        """What the saved state says is staged, each file read back whole; raises :class:`_DamagedStaging`
+        when a listed file is missing, unreadable or holds another number of rows."""
+        if "staged" not in saved:  # a state written before staged files were listed: take the files as they are
+            return self._staged_on_disk()
+        committing = bool(saved.get("committing"))
+        consolidating = set(saved.get("consolidating") or ())
+        staged: dict[dt.date, _StagedDay] = {}
+        for key, entry in saved["staged"].items():
+            day = dt.date.fromisoformat(key)
+            listed = _StagedDay(entry.get("data"), {int(seq): int(rows) for seq, rows in entry.get("pages", {}).items()})
+            data_path = self._data_path(day)
+            if committing and not data_path.exists():
+                listed = _StagedDay(None, {})  # moved into place by the interrupted commit
+            elif key in consolidating and not self._intact(day, listed):
+                # Killed while consolidating or committing this day: its data file already holds every row of
+                # the listed files (the pages are removed only after it is in place).
+                rows = _whole_rows(data_path)
+                if rows is None:
+                    raise _DamagedStaging(f"the staged rows of {key} are incomplete (consolidation interrupted)")
+                listed = _StagedDay(rows, {})
+            elif not self._intact(day, listed):
+                raise _DamagedStaging(f"a staged file of {key} is missing or damaged")
+            staged[day] = listed
+        return staged
+
+    def _intact(self, day: dt.date, listed: _StagedDay) -> bool:
+        """Whether every file ``listed`` for ``day`` exists, reads whole and holds the listed rows."""
+        files = [(self._page_path(day, seq), rows) for seq, rows in listed.pages.items()]
+        if listed.data is not None:
+            files.append((self._data_path(day), listed.data))
+        return all(_whole_rows(path) == rows for path, rows in files)
+
+    def _staged_on_disk(self) -> dict[dt.date, _StagedDay]:
+        staged: dict[dt.date, _StagedDay] = {}
+        for day_dir in self.dir.glob("date=*"):
+            day = dt.date.fromisoformat(day_dir.name.removeprefix("date="))
+            pages = {
+                int(p.stem.removeprefix("page-")): pq.ParquetFile(p).metadata.num_rows for p in day_dir.glob("page-*.parquet")
+            }
+            data = day_dir / DATA_FILE
+            staged[day] = _StagedDay(pq.ParquetFile(data).metadata.num_rows if data.exists() else None, pages)
+        return staged
+
+    def _remove_unlisted(self) -> None:
+        """Delete staged files the state does not list: pages of a page whose cursor was never saved (it is
+        requested again), pages already merged into their day's file, temporary files."""
+        keep = {self._page_path(d, seq) for d, s in self._staged.items() for seq in s.pages}
+        keep |= {self._data_path(d) for d, s in self._staged.items() if s.data is not None}
+        for path in self.dir.glob("date=*/*"):
+            if path not in keep:
+                path.unlink(missing_ok=True)
+
     def discard(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)
+        self._staged.clear()
+        self._pending.clear()
 
     @property
     def rows_outside_partitions(self) -> int:
@@ -229,6 +349,12 @@ class StagedIngest:
     def day_start_ts(self, day: dt.date) -> int:
         return int(dt.datetime.combine(day, dt.time(), self.zone).timestamp())
 
+    def _data_path(self, day: dt.date) -> Path:
+        return self.dir / day_dir_name(day) / DATA_FILE
+
+    def _page_path(self, day: dt.date, seq: int) -> Path:
+        return self.dir / day_dir_name(day) / f"page-{seq:06d}.parquet"
+
     def add_page(self, table: pa.Table, cursor: tuple[dt.date, int | None]) -> None:
         """Stage one page's rows (already converted), then consolidate every day the cursor has passed.
 
@@ -242,12 +368,16 @@ class StagedIngest:
             _check_window(table, self.window)
         oldest = pc.min(table["sent_at"]).value if table.num_rows else None
         oldest_sent_ts = oldest // 1_000_000 if oldest is not None else None
-        in_range = pc.and_(
-            pc.greater_equal(table["date"], pa.scalar(self.first_day, pa.date32())),
-            pc.less_equal(table["date"], pa.scalar(self.last_day, pa.date32())),
-        )
         received = table.num_rows
-        table = table.filter(in_range)
+        if received:
+            dates = table["date"]
+            low, high = pc.min_max(dates).values()
+            if low.as_py() < self.first_day or high.as_py() > self.last_day:
+                in_range = pc.and_(
+                    pc.greater_equal(dates, pa.scalar(self.first_day, pa.date32())),
+                    pc.less_equal(dates, pa.scalar(self.last_day, pa.date32())),
+                )
+                table = table.filter(in_range)
         self.state["rows_outside_partitions"] = self.rows_outside_partitions + received - table.num_rows
         if not _strictly_descending(table["int_id"]):  # a repeated int_id within the page (or out of order)
             deduped = dedupe(table)
@@ -255,80 +385,141 @@ class StagedIngest:
             table = deduped
         self._page_seq += 1
         if table.num_rows:
-            dates = table["date"].unique().to_pylist()
-            for day in dates:
-                rows = table.filter(pc.equal(table["date"], pa.scalar(day, pa.date32())))
-                path = self.dir / day_dir_name(day) / f"page-{self._page_seq:06d}.parquet"
-                write_table_atomic(rows, path, staging=True)
-                self._open_days.add(day)
+            days = table["date"].unique().to_pylist()
+            for day in days:
+                rows = table if len(days) == 1 else table.filter(pc.equal(table["date"], pa.scalar(day, pa.date32())))
+                write_table_atomic(rows, self._page_path(day, self._page_seq), staging=True)
+                self._staged.setdefault(day, _StagedDay(None, {})).pages[self._page_seq] = rows.num_rows
+                self._pending[(day, self._page_seq)] = rows
         if oldest_sent_ts is not None:
             passed = self.state.get("complete_before")
             self.state["complete_before"] = oldest_sent_ts if passed is None else min(passed, oldest_sent_ts)
-        # Rows come newest first: once the walk has reached a send time before a day's start, that day is whole.
-        cursor_ts = self.state["complete_before"]
-        if cursor_ts is not None:
-            for day in sorted(d for d in self._open_days if self.day_start_ts(d) > cursor_ts):
-                self._consolidate(day)
         self.state["cursor"] = [cursor[0].isoformat(), cursor[1]]
         self.state["pages"] = self._page_seq
-        self._save_state()
+        # Rows come newest first: once the walk has reached a send time before a day's start, that day is whole.
+        cursor_ts = self.state["complete_before"]
+        passed_days = sorted(d for d in self._open_days if cursor_ts is not None and self.day_start_ts(d) > cursor_ts)
+        self._save_state(consolidating=passed_days)
+        if passed_days:
+            for day in passed_days:
+                self._consolidate(day)
+            self._save_state()
 
-    def _save_state(self) -> None:
+    def _save_state(self, *, consolidating: list[dt.date] | None = None) -> None:
+        """Write the state (atomically): the counts and cursor, every staged file with its rows, and the days
+        whose files are about to be merged (either form of such a day is whole when resuming)."""
+        state = {
+            **self.state,
+            "staged": {day.isoformat(): s.to_json() for day, s in sorted(self._staged.items())},
+            "consolidating": [d.isoformat() for d in consolidating or ()],
+        }
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / f".state.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(self.state))
+        tmp.write_text(json.dumps(state))
         os.replace(tmp, self.state_path)
+
+    def _merged(self, day: dt.date) -> pa.Table:
+        """The day's staged rows in one table, each ``int_id`` once (its newest version; the removed copies are
+        counted): the page files in page order, then the consolidated file."""
+        staged = self._staged.get(day) or _StagedDay(None, {})
+        tables = []
+        for seq in sorted(staged.pages):
+            table = self._pending.pop((day, seq), None)
+            tables.append(read_staged(self._page_path(day, seq)) if table is None else table)
+        if staged.data is not None:
+            tables.append(read_staged(self._data_path(day)))
+        if not tables:
+            return HISTORY_SCHEMA.empty_table()
+        combined = tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+        merged = dedupe(combined)
+        self.state["duplicate_rows"] = self.duplicate_rows + combined.num_rows - merged.num_rows
+        return merged
 
     def _consolidate(self, day: dt.date) -> None:
         """Merge a day's staged page files into its one staged ``data.parquet``."""
-        day_dir = self.dir / day_dir_name(day)
-        parts = sorted(day_dir.glob("page-*.parquet"))
-        existing = day_dir / DATA_FILE
-        tables = [read_staged(p) for p in parts]
-        if existing.exists():
-            tables.append(read_staged(existing))
-        if tables:
-            combined = pa.concat_tables(tables)
-            merged = dedupe(combined)
-            self.state["duplicate_rows"] = self.duplicate_rows + combined.num_rows - merged.num_rows
-        else:
-            merged = HISTORY_SCHEMA.empty_table()
-        write_table_atomic(merged, existing, staging=True)
-        for p in parts:
-            p.unlink()
-        self._open_days.discard(day)
+        pages = sorted(self._staged[day].pages)
+        merged = self._merged(day)
+        write_table_atomic(merged, self._data_path(day), staging=True)
+        for seq in pages:  # only once the merged file is in place
+            self._page_path(day, seq).unlink(missing_ok=True)
+        self._staged[day] = _StagedDay(merged.num_rows, {})
 
     # -- commit -----------------------------------------------------------------------------------------
 
     def commit(self, file_meta: dict[str, Any]) -> CommittedDays:
-        """Consolidate what is left, write empty days, then move every day into place. Returns each day's
-        stats, with the run's ``rows_outside_partitions`` and ``duplicate_rows``. Call only when the paging
-        walk reached its end."""
-        for day in sorted(self._open_days):
-            self._consolidate(day)
+        """Merge what is left, write every day (empty days too) in the committed format, then move every day
+        into place. Returns each day's stats, with the run's ``rows_outside_partitions`` and
+        ``duplicate_rows``. Call only when the paging walk reached its end."""
+        days = days_between(self.first_day, self.last_day)
         stats = CommittedDays()
+        if not self.state.get("committing"):
+            self._save_state(consolidating=sorted(self._staged))
+            for day in days:
+                # A day's pages go straight into its committed file (no intermediate staged file).
+                table = self._merged(day) if day in self._staged else HISTORY_SCHEMA.empty_table()
+                if not _strictly_descending(table["int_id"]):  # merged days already are: skip the sort
+                    table = table.sort_by([("int_id", "descending")])
+                path = self._data_path(day)
+                stats[day] = day_stats(table)
+                write_table_atomic(table, path, metadata=commit_record(file_meta, day, table, stats[day]))
+                for seq in sorted(self._staged.get(day, _StagedDay(None, {})).pages):
+                    self._page_path(day, seq).unlink(missing_ok=True)
+                self._staged[day] = _StagedDay(table.num_rows, {})
+            self.state["committing"] = True  # from here a resumed run only finishes the moves
+            self._save_state()
+        else:  # a commit that was interrupted while moving the days into place: finish it
+            for day in days:
+                path = self._data_path(day)
+                stats[day] = day_stats(read_staged(path) if path.exists() else self.store.read(day))
         stats.rows_outside_partitions = self.rows_outside_partitions
         stats.duplicate_rows = self.duplicate_rows
-        staged: dict[dt.date, Path] = {}
-        for day in days_between(self.first_day, self.last_day):
-            path = self.dir / day_dir_name(day) / DATA_FILE
-            table = read_staged(path) if path.exists() else HISTORY_SCHEMA.empty_table()
-            if not _strictly_descending(table["int_id"]):  # consolidated days already are: skip the sort
-                table = table.sort_by([("int_id", "descending")])
-            write_table_atomic(table, path, metadata={**file_meta, "rows": table.num_rows, "date": day.isoformat()})
-            stats[day] = day_stats(table)
-            staged[day] = path
-        for day, path in staged.items():
-            self.store.commit(day, path)
+        for day in days:
+            path = self._data_path(day)
+            if path.exists():
+                self.store.commit(day, path)
         self.discard()
         return stats
+
+
+def commit_record(file_meta: dict[str, Any], day: dt.date, table: pa.Table, stats: DayStats) -> dict[str, Any]:
+    """What a committed partition file records about itself: the run's ``file_meta``, its day and row count,
+    its pending messages, and when its statuses were read (its oldest fetch; for an empty day the
+    ``read_at`` of ``file_meta``, when the walk began) — what :meth:`PartitionStore.settlement` reads."""
+    record = {**file_meta, "rows": table.num_rows, "date": day.isoformat(), "pending": stats.pending}
+    if table.num_rows:
+        record["read_at"] = pc.min(table["fetched_at"]).value / 1_000_000
+    return record
+
+
+@dataclass
+class _StagedDay:
+    """One day's staged files: the consolidated file's rows (``None``: no such file) and each page's rows."""
+
+    data: int | None
+    pages: dict[int, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"data": self.data, "pages": {str(seq): rows for seq, rows in self.pages.items()}}
+
+
+class _DamagedStaging(Exception):
+    """What an interrupted run staged cannot be trusted."""
+
+
+def _whole_rows(path: Path) -> int | None:
+    """The rows of a staged file read back whole (page checksums verified), or ``None`` when it is missing or
+    cannot be read."""
+    try:
+        return pq.ParquetFile(path, page_checksum_verification=True).read().num_rows
+    except (OSError, pa.ArrowException):
+        return None
 
 
 def read_staged(path: Path) -> pa.Table:
     """A staged file as a table of :data:`HISTORY_SCHEMA`: the same table as ``pq.read_table(path,
     schema=HISTORY_SCHEMA)``, read directly when the file holds exactly that schema (our own staging files
-    always do), which skips the dataset machinery."""
-    table = pq.ParquetFile(path).read()
+    always do), which skips the dataset machinery. Page checksums are verified where the file has them."""
+    table = pq.ParquetFile(path, page_checksum_verification=True).read()
     if table.schema.equals(HISTORY_SCHEMA, check_metadata=True):
         return table
     return pq.read_table(path, schema=HISTORY_SCHEMA)
