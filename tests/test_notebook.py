@@ -126,7 +126,7 @@ def test_explore_notebook_runs_on_demo_data(tmp_path: Path, monkeypatch: pytest.
     outputs = [out for cell in nb.cells if cell.cell_type == "code" for out in cell.outputs]
     assert not [out for out in outputs if out.output_type == "error"]
     figures = [out for out in outputs if "image/png" in out.get("data", {})]
-    assert len(figures) == 3, "expected the operator, country and daily-trend plots"
+    assert len(figures) == 6, "expected the operator, country, daily-trend, latency, failure and settled plots"
 
     text = _stdout(nb)
     assert _one(r"^DATA_DIR: (.+)$", text).group(1) == str(data_dir.resolve())
@@ -141,6 +141,14 @@ def test_explore_notebook_runs_on_demo_data(tmp_path: Path, monkeypatch: pytest.
     days = _one(r"^days: (\d+) \((\S+) \.\. (\S+)\)$", text)
     assert (int(days.group(1)), days.group(2), days.group(3)) == (len(busy), busy[0], busy[-1])
     # One partition loaded through the Definitions: the newest day with messages, with that file's row count.
+    # The marts against the Parquet files, independently of the SQL that built them.
+    history = [
+        r for path in sorted((data_dir / "sms_history").glob("date=*/data.parquet")) for r in pq.read_table(path).to_pylist()
+    ]
+    failing = [r for r in history if r["status_class"] in ("failed", "other") or (r["err"] or 0) != 0]
+    assert int(_one(r"^failure_reasons messages: (\d+)$", text).group(1)) == len(failing)
+    settled = _one(r"^settled partitions: (\d+) of (\d+)$", text)
+    assert int(settled.group(2)) == len(rows)
     partition = _one(r"^sms_history partition (\S+): (\d+) rows$", text)
     assert partition.group(1) == busy[-1]
     assert int(partition.group(2)) == rows[busy[-1]]
