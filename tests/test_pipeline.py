@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -45,7 +46,19 @@ def test_one_partition_holds_exactly_its_local_day(tmp_path, clock):
     meta = next(e for e in events if e.asset_key.path[-1] == "sms_history").materialization.metadata
     assert meta["dagster/row_count"].value == len(truth) and meta["requests"].value == 1
     assert meta["paging_complete"].value is True and meta["currency"].value == "KZT"
-    assert meta["cost_total"].value == f"{sum(Decimal(r['cost']) for r in truth):.6f} KZT"
+    assert meta["cost_total"].value == float(sum(Decimal(r["cost"]) for r in truth))  # a number the UI plots
+    assert meta["pending"].value == sum(1 for r in truth if int(r["status"]) in (-2, -1, 0))
+    assert meta["settled"].value is (meta["pending"].value == 0)  # read weeks after 10-05 ended
+    daily = next(
+        e for e in events if e.asset_key.path[-1] == "delivery_daily"
+    ).materialization.metadata
+    delivered = [r for r in truth if int(r["status"]) in (1, 2, 4)]
+    assert daily["messages"].value == len(truth) and daily["delivered"].value == len(delivered)
+    assert daily["delivery_rate"].value == len(delivered) / len(truth)
+    assert daily["cost_total"].value == float(sum(Decimal(r["cost"]) for r in truth)) and daily["currency"].value == "KZT"
+    latencies = sorted(int(r["last_timestamp"]) - int(r["send_timestamp"]) for r in truth if int(r["status"]) == 1)
+    assert daily["latency_p50_s"].value == latencies[math.ceil(0.5 * len(latencies)) - 1]
+    assert daily["latency_p90_s"].value == latencies[math.ceil(0.9 * len(latencies)) - 1]
 
 
 def test_ten_days_in_one_run_spend_the_minimal_requests(tmp_path, clock):

@@ -193,7 +193,7 @@ def _day_metadata(day: DayStats, currency: str) -> dict[str, dg.MetadataValue]:
     settled = day.delivered + day.failed
     return {
         "dagster/row_count": dg.MetadataValue.int(day.rows),
-        "cost_total": dg.MetadataValue.text(f"{day.cost} {currency}"),
+        "cost_total": dg.MetadataValue.float(float(day.cost)),  # a number, so the UI plots it; exact in the table
         "currency": dg.MetadataValue.text(currency),
         "delivery_rate": dg.MetadataValue.float(day.delivered / day.rows if day.rows else 0.0),
         "settled_delivery_rate": dg.MetadataValue.float(day.delivered / settled if settled else 0.0),
@@ -201,6 +201,24 @@ def _day_metadata(day: DayStats, currency: str) -> dict[str, dg.MetadataValue]:
         "pending": dg.MetadataValue.int(day.pending),
         "preview": dg.MetadataValue.md(day.preview or "_no messages this day_"),
     }
+
+
+def _figures_metadata(figures: dict) -> dict[str, dg.MetadataValue]:
+    """One day's delivery figures as numbers the UI plots over the partitions."""
+    messages, delivered, costs = figures["messages"], figures["delivered"], figures["costs"]
+    metadata = {
+        "messages": dg.MetadataValue.int(messages),
+        "delivered": dg.MetadataValue.int(delivered),
+        "delivery_rate": dg.MetadataValue.float(delivered / messages if messages else 0.0),
+    }
+    if len(costs) == 1:  # a plot of cost adds no two currencies
+        (currency, cost), = costs.items()
+        metadata["cost_total"] = dg.MetadataValue.float(float(cost))
+        metadata["currency"] = dg.MetadataValue.text(str(currency))
+    for name in ("latency_p50_s", "latency_p90_s"):
+        if name in figures:
+            metadata[name] = dg.MetadataValue.float(figures[name])
+    return metadata
 
 
 def build_delivery_assets(
@@ -238,9 +256,11 @@ def build_delivery_assets(
         with warehouse.connect() as conn:
             warehouse.refresh_views(conn)
             per_day = warehouse.replace_delivery_daily(conn, channels, first, last)
+            figures = warehouse.day_figures(conn, channels, first, last)
         for day in days_between(first, last):
             context.add_asset_metadata(
-                {"dagster/row_count": dg.MetadataValue.int(per_day[day])}, partition_key=day.isoformat()
+                {"dagster/row_count": dg.MetadataValue.int(per_day[day]), **_figures_metadata(figures[day])},
+                partition_key=day.isoformat(),
             )
         return dg.MaterializeResult(metadata={"run_rows": dg.MetadataValue.int(sum(per_day.values()))})
 

@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -193,6 +194,16 @@ class SMSCTranslator:
             kinds={"parquet"} if props.role == HISTORY else {"duckdb"},
             tags={"smsc/account": props.account} if props.account else None,
             metadata=self._metadata(props),
+            freshness_policy=self._freshness(props),
+        )
+
+    def _freshness(self, props: SMSCTableProps) -> dg.FreshnessPolicy | None:
+        """The history is late when yesterday is still missing by mid-morning (10:00 in the partitions' zone):
+        the daily refresh runs at 05:30 and should have landed it by then."""
+        if props.role != HISTORY:
+            return None
+        return dg.FreshnessPolicy.cron(
+            deadline_cron="0 10 * * *", lower_bound_delta=dt.timedelta(hours=10), timezone=props.timezone
         )
 
     def _description(self, props: SMSCTableProps) -> str:
@@ -203,7 +214,7 @@ class SMSCTranslator:
             return (
                 f"Every {channel.label} message SMSC sent for the account, one partition per local day in "
                 f"{props.timezone}: status, operator, country and exact cost. Stored as Parquet at "
-                f"{layout.describe(channel)}; a partition is replaced atomically."
+                f"{layout.store(channel).root}/date=YYYY-MM-DD/data.parquet; a partition is replaced atomically."
             )
         if props.role == DELIVERY_DAILY:
             return (

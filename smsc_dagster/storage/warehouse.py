@@ -290,6 +290,41 @@ class Warehouse:
         self.refresh_union_views(conn)
         return {day: int(per_day.get(day, 0)) for day in days_between(first, last)}
 
+    def day_figures(
+        self, conn: duckdb.DuckDBPyConnection, channels: Sequence[str | Channel], first: dt.date, last: dt.date
+    ) -> dict[dt.date, dict[str, Any]]:
+        """Per day of ``first``..``last``, what the UI plots for ``delivery_daily``: messages, delivered,
+        delivery rate, cost (per currency; ``cost`` itself only when the day has one currency) and the
+        median and 90th-percentile delivery latency in seconds (nearest rank, status-1 deliveries)."""
+        figures: dict[dt.date, dict[str, Any]] = {
+            day: {"messages": 0, "delivered": 0, "costs": {}} for day in days_between(first, last)
+        }
+        for day, currency, messages, delivered, cost in conn.execute(
+            f"SELECT date, currency, sum(messages), sum(delivered), sum(cost) FROM {self.table('delivery_daily')} "
+            "WHERE date BETWEEN ? AND ? GROUP BY ALL ORDER BY ALL",
+            [first, last],
+        ).fetchall():
+            entry = figures[day]
+            entry["messages"] += int(messages)
+            entry["delivered"] += int(delivered)
+            entry["costs"][currency] = cost
+        source = self._history_source([get_channel(c) for c in channels], days_between(first, last))
+        if source is not None:
+            for day, p50, p90 in conn.execute(
+                f"""
+                SELECT date,
+                       quantile_disc(epoch(status_changed_at) - epoch(sent_at), 0.5),
+                       quantile_disc(epoch(status_changed_at) - epoch(sent_at), 0.9)
+                FROM {source}
+                WHERE status = 1 AND status_changed_at >= sent_at AND date BETWEEN ? AND ?
+                GROUP BY date
+                """,
+                [first, last],
+            ).fetchall():
+                figures[day]["latency_p50_s"] = float(p50)
+                figures[day]["latency_p90_s"] = float(p90)
+        return figures
+
     def rebuild_rollup(self, conn: duckdb.DuckDBPyConnection, by: str) -> int:
         """Recreate ``delivery_by_<by>`` (``operator`` or ``country``) over every loaded day, summed from
         ``delivery_daily`` (days x groups rows, not every message)."""
