@@ -57,11 +57,19 @@ def hashes(data_dir) -> dict[str, str]:
 
 
 def history_metadata(result, day: str) -> dict:
+    """The run's totals (an observation of the history asset) with ``day``'s own figures."""
     event = next(
         e for e in result.get_asset_materialization_events()
         if e.asset_key.path[-1] == "sms_history" and e.materialization.partition == day
     )
-    return {k: v.value for k, v in event.materialization.metadata.items()}
+    observation = next(
+        e for e in result.all_events
+        if e.event_type_value == "ASSET_OBSERVATION" and e.asset_key.path[-1] == "sms_history"
+    )
+    return {
+        **{k: v.value for k, v in observation.event_specific_data.asset_observation.metadata.items()},
+        **{k: v.value for k, v in event.materialization.metadata.items()},
+    }
 
 
 def failure_message(result) -> str:

@@ -44,8 +44,13 @@ def test_one_partition_holds_exactly_its_local_day(tmp_path, clock):
     assert first["sent_at"] == dt.datetime.fromtimestamp(raw["send_timestamp"], dt.timezone.utc)
     assert first["date"] == dt.date(2026, 10, 5) and first["channel"] == "sms"
     meta = next(e for e in events if e.asset_key.path[-1] == "sms_history").materialization.metadata
-    assert meta["dagster/row_count"].value == len(truth) and meta["requests"].value == 1
-    assert meta["paging_complete"].value is True and meta["currency"].value == "KZT"
+    assert meta["dagster/row_count"].value == len(truth) and meta["currency"].value == "KZT"
+    # run totals are the run's, once: an observation of the asset, not repeated on every partition
+    assert not {"requests", "pages", "run_rows", "run_partitions", "retries"} & set(meta)
+    run = next(
+        e for e in result.all_events if e.event_type_value == "ASSET_OBSERVATION" and e.asset_key.path[-1] == "sms_history"
+    ).event_specific_data.asset_observation.metadata
+    assert run["requests"].value == 1 and run["paging_complete"].value is True and run["run_rows"].value == len(truth)
     assert meta["cost_total"].value == float(sum(Decimal(r["cost"]) for r in truth))  # a number the UI plots
     assert meta["pending"].value == sum(1 for r in truth if int(r["status"]) in (-2, -1, 0))
     assert meta["settled"].value is (meta["pending"].value == 0)  # read weeks after 10-05 ended
