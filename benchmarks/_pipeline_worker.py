@@ -68,13 +68,9 @@ def main() -> None:
         result = job.execute_in_process(instance=inst, tags=tags, run_config=QUIET, asset_selection=selection)
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         meta = {}
-        for event in result.get_asset_materialization_events():
-            if event.asset_key == history_key and event.materialization.partition is None:
-                meta = {k: v.value for k, v in event.materialization.metadata.items()}
-        if not meta:  # one partition: the run-level metadata is on the partition's event
-            for event in result.get_asset_materialization_events():
-                if event.asset_key == history_key:
-                    meta = {k: v.value for k, v in event.materialization.metadata.items()}
+        for event in result.all_events:  # the run's totals: one observation of the history asset
+            if event.event_type_value == "ASSET_OBSERVATION" and event.asset_key == history_key:
+                meta = {k: v.value for k, v in event.event_specific_data.asset_observation.metadata.items()}
         results.append(
             {
                 "label": run.get("label", f"{run['first']}..{run['last']}"),
