@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install clean
+.PHONY: demo dev test install clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/smsc-dagster demo
+
+# The UI on the demo's instance and simulated account (the simulator and `dagster dev`), until Ctrl-C.
+# `make dev PORT=3001` for another port.
+PORT ?= 3000
+dev: $(STAMP)
+	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/smsc-dagster dev --port $(PORT)
 
 # The servers the tests start themselves (a private PostgreSQL) are installed first when missing.
 test: $(STAMP)
