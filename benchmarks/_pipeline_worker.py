@@ -69,7 +69,8 @@ def main() -> None:
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
         meta = {}
         for event in result.all_events:  # the run's totals: one observation of the history asset
-            if event.event_type_value == "ASSET_OBSERVATION" and event.asset_key == history_key:
+            if (event.event_type_value == "ASSET_OBSERVATION" and event.asset_key == history_key
+                    and "run_rows" in event.event_specific_data.asset_observation.metadata):
                 meta = {k: v.value for k, v in event.event_specific_data.asset_observation.metadata.items()}
         results.append(
             {

@@ -65,6 +65,7 @@ def history_metadata(result, day: str) -> dict:
     observation = next(
         e for e in result.all_events
         if e.event_type_value == "ASSET_OBSERVATION" and e.asset_key.path[-1] == "sms_history"
+        and "run_rows" in e.event_specific_data.asset_observation.metadata
     )
     return {
         **{k: v.value for k, v in observation.event_specific_data.asset_observation.metadata.items()},

@@ -30,6 +30,7 @@ from smsc_dagster.storage import (
     rows_to_table,
 )
 
+from .progress import WalkProgress
 from .resource import SMSCResource
 from .translator import (
     DELIVERY_DAILY,
@@ -137,6 +138,17 @@ def build_history_asset(
             walk_started = client.clock.now()  # an empty day counts as read when the walk began
             currency = client.get_currency()
             context.log.info(f"Fetching {channel.name} history {api_start:%d.%m.%Y}-{api_end:%d.%m.%Y} ({smsc.api_timezone})")
+            window = day_bounds(api_start, api_end, smsc.api_timezone)
+            progress = WalkProgress(
+                asset_key=spec.key,
+                start_ts=window[0],
+                end_ts=window[1],
+                clock=client.clock,
+                requests_left=lambda: client.budget.requests_per_hour - client.budget.spent_last_hour(),
+                log=context.log,
+                emit=context.log_event,
+                label=channel.table,
+            )
             for page in client.iter_history(api_start, api_end, channel=channel, resume=resume):
                 fetched_at = dt.datetime.fromtimestamp(client.clock.now(), dt.timezone.utc)
                 rows = rows_to_table(
@@ -146,6 +158,8 @@ def build_history_asset(
                 )
                 rows = scrub.apply(rows)  # before anything is written, staging included
                 staging.add_page(rows, page.cursor)
+                progress.page(rows)
+            progress.finish()
             stats = client.stats
             days = staging.commit(
                 {
