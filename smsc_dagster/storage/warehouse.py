@@ -494,6 +494,9 @@ class HistoryQueries:
         files = self._files()
         if not files:
             return []
+        # DuckDB creates only the last level of its spill directory: a store without .staging/ (restored from a
+        # copy, cleaned) would fail its first GROUP BY that outgrows the memory cap.
+        Path(self.spill_dir).mkdir(parents=True, exist_ok=True)
         config = {"memory_limit": CHECK_MEMORY_LIMIT, "threads": 1, "temp_directory": str(self.spill_dir)}
         with duckdb.connect(config=config) as conn:
             try:
