@@ -31,9 +31,9 @@ def checks(spec: dict) -> None:
     results = {}
     for check in defs:
         t0 = time.perf_counter()
-        result = check()
+        result = check(dg.build_asset_check_context())
         results[check.check_key.name] = {"passed": result.passed, "s": time.perf_counter() - t0, "peak_rss_mb_after": peak_rss_mb()}
-    emit({"checks": results, "baseline_rss_mb": baseline_rss, "peak_rss_mb": peak_rss_mb(), "days": len(store.days())})
+    emit({"checks": results, "baseline_rss_mb": baseline_rss, "peak_rss_mb": peak_rss_mb(), "days": len(Layout(spec["data_dir"]).store("sms").days())})
 
 
 def main() -> None:

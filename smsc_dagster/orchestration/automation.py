@@ -20,12 +20,20 @@ def build_jobs(
     names: AccountNames,
     refresh_assets: Sequence[dg.AssetsDefinition],
     rollup_assets: Sequence[dg.AssetsDefinition],
+    audit_checks: Sequence[dg.AssetChecksDefinition] = (),
 ) -> tuple[UnresolvedAssetJobDefinition, UnresolvedAssetJobDefinition]:
-    """The refresh job (history, the per-day tables and the all-days tables of a partition range) and the
-    rollup job (the all-days tables only)."""
+    """The refresh job (history, the per-day tables and the all-days tables of a partition range, with their
+    run checks) and the rollup job (the all-days tables only). The whole-history audit checks are left to the
+    audit job: selecting an asset would otherwise pull in every check on it, and the daily run would read the
+    whole history every morning."""
+    audit = dg.AssetSelection.checks(*audit_checks) if audit_checks else None
+
+    def without_audit(selection: dg.AssetSelection) -> dg.AssetSelection:
+        return selection - audit if audit is not None else selection
+
     refresh = dg.define_asset_job(
         names.refresh_job,
-        selection=dg.AssetSelection.assets(*refresh_assets, *rollup_assets),
+        selection=without_audit(dg.AssetSelection.assets(*refresh_assets, *rollup_assets)),
         description=(
             "Re-read a range of history partitions in one paging walk, recompute delivery_daily and the daily "
             "marts for them, then rebuild the rollups: run it with a partition range (the schedule does)."
@@ -33,7 +41,7 @@ def build_jobs(
     )
     rollups = dg.define_asset_job(
         names.rollup_job,
-        selection=dg.AssetSelection.assets(*rollup_assets),
+        selection=without_audit(dg.AssetSelection.assets(*rollup_assets)),
         description="Rebuild the tables over every loaded day (delivery_by_operator, _country, _sender).",
     )
     return refresh, rollups

@@ -178,7 +178,8 @@ def build_smsc_definitions(
     codes, daily_marts, sender_totals = marts[0], marts[1:-1], marts[-1]
     rollups = [*delivery[1:], sender_totals]
     refresh_job, rollup_job = build_jobs(
-        names=names, refresh_assets=[*history, delivery[0], codes, *daily_marts], rollup_assets=rollups
+        names=names, refresh_assets=[*history, delivery[0], codes, *daily_marts], rollup_assets=rollups,
+        audit_checks=audit_checks,
     )
     schedule = build_refresh_schedule(
         names=names, job=refresh_job, partitions_def=partitions_def, start=start,
