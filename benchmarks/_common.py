@@ -207,7 +207,7 @@ def simulator(messages_per_day: int, seed: int = 2026, **kwargs: Any):
 
 # -- RESULTS.md -----------------------------------------------------------------------------------------
 
-SECTION_ORDER = ("requests", "ingest", "memory", "aggregation", "orchestration")
+SECTION_ORDER = ("requests", "ingest", "columnar", "memory", "aggregation", "orchestration", "daily", "settled")
 
 
 def command_line() -> str:
@@ -246,7 +246,10 @@ def write_section(
 
 def render_results(run_all: dict[str, Any] | None = None) -> None:
     sections = []
-    for name in SECTION_ORDER:
+    # Every section with figures: those of SECTION_ORDER in its order, then any other script's (by name), so a
+    # re-render never drops a section some script added.
+    others = sorted(p.stem for p in RESULTS_DIR.glob("*.json") if p.stem not in SECTION_ORDER and p.stem != "run_all")
+    for name in (*SECTION_ORDER, *others):
         path = RESULTS_DIR / f"{name}.json"
         if path.exists():
             sections.append(json.loads(path.read_text()))

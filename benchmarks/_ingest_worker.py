@@ -2,10 +2,17 @@
 
 Usage: ``python benchmarks/_ingest_worker.py '<json spec>'`` with ``mode`` one of
 
-* ``ours_bytes``: recorded response bytes → decode_body/parse_json_body → the client's row filter →
-  rows_to_table → StagedIngest.add_page → commit (committed Parquet), exactly the history asset's sequence;
+* ``ours_bytes``: recorded response bytes → the client's parse (``parse_body``; ``decode_body`` +
+  ``parse_json_body`` in a package without it) → the client's row filter → rows_to_table →
+  StagedIngest.add_page → commit (committed Parquet), exactly the history asset's sequence; run with
+  ``PYTHONPATH`` at a baseline copy of the package it measures that copy;
 * ``pyarrow_json``: ``pyarrow.json.read_json`` of the same bodies as NDJSON (converted beforehand);
 * ``json_loads``: the standard library's ``json.loads`` of the same bodies (a reference point only);
+* ``orjson_loads``: ``orjson.loads`` of the same bodies (parse only, the floor of any path through Python);
+* ``duckdb_json``: DuckDB's ``read_json(format='array', columns={...})`` of the same bodies with the
+  contract's types, to Arrow (parse only; one thread); with ``"raw": true`` every column typed ``JSON``
+  instead (each value's JSON text, what a check of its JSON type needs) and the bodies' ``":`` counted (the
+  least a check for undeclared keys costs);
 * ``ours_client_http``: SMSCClient over HTTP from the simulator + the same ingest (the asset body without
   Dagster);
 * ``ours_dagster_http``: the history asset (and its checks) materialized by a Dagster run over HTTP;
@@ -46,6 +53,8 @@ def fastest(fn, passes: int):
     outs = [timed(lambda i=i: fn(i)) for i in range(passes)]
     best = min(outs, key=lambda o: o["wall_s"])
     best["pass_walls"] = [o["wall_s"] for o in outs]
+    best["pass_cpus"] = [o["cpu_s"] for o in outs]
+    best["min_cpu_s"] = min(best["pass_cpus"])
     return best
 
 
@@ -53,13 +62,14 @@ def fastest(fn, passes: int):
 
 
 def ours_bytes(spec: dict) -> dict:
-    import pyarrow.compute as pc
-
     from smsc_dagster.core.client import SMSCClient
     from smsc_dagster.core.errors import SMSCError
-    from smsc_dagster.core.response import decode_body, parse_json_body
+    from smsc_dagster.core import response
     from smsc_dagster.storage.contract import rows_to_table
     from smsc_dagster.storage.partitions import PartitionStore, StagedIngest
+
+    # What the client runs on a body: parse_body where it exists, else the two steps it replaced.
+    parse = getattr(response, "parse_body", None) or (lambda b, ct: response.parse_json_body(response.decode_body(b, ct)))
 
     bodies = pickle.loads(Path(spec["bodies"]).read_bytes())
     window = (dt.date.fromisoformat(spec["api_start"]), dt.date.fromisoformat(spec["api_end"]))
@@ -81,7 +91,7 @@ def ours_bytes(spec: dict) -> dict:
         for number, (body, content_type) in enumerate(pages, 1):
             t0 = clock()
             try:
-                data = parse_json_body(decode_body(body, content_type))
+                data = parse(body, content_type)
             except SMSCError as exc:  # the client's rule: error 3 on history is "no (more) rows"
                 if exc.code != 3:
                     raise
@@ -94,7 +104,6 @@ def ours_bytes(spec: dict) -> dict:
             t2 = clock()
             fetched_at = dt.datetime.now(dt.timezone.utc)
             table = rows_to_table(rows, channel="sms", currency="KZT", timezone=spec["timezone"], fetched_at=fetched_at)
-            oldest = pc.min(table["sent_at"]).value // 1_000_000 if table.num_rows else None
             t3 = clock()
             staging.add_page(table, cursor)
             t4 = clock()
@@ -143,6 +152,61 @@ def pyarrow_json(spec: dict) -> dict:
     return fastest(lambda i: parse(pages), int(spec.get("passes", 3)))
 
 
+def orjson_loads(spec: dict) -> dict:
+    import orjson
+
+    bodies = pickle.loads(Path(spec["bodies"]).read_bytes())
+
+    def parse(chunk: list) -> dict:
+        rows = 0
+        for body, _ in chunk:
+            data = orjson.loads(body)
+            rows += len(data) if isinstance(data, list) else 0
+        return {"rows": rows}
+
+    parse(bodies[:2])
+    return fastest(lambda i: parse(bodies), int(spec.get("passes", 3)))
+
+
+# The contract's raw fields with the types DuckDB reads them as (int_id arrives as number or string; DuckDB
+# casts the strings; id and crc arrive as numbers or strings: text).
+DUCKDB_COLUMNS = {
+    "int_id": "BIGINT", "id": "VARCHAR", "phone": "VARCHAR", "sender_id": "VARCHAR", "message": "VARCHAR",
+    "type": "INTEGER", "format": "INTEGER", "status": "INTEGER", "status_name": "VARCHAR", "err": "INTEGER",
+    "sms_cnt": "INTEGER", "cost": "VARCHAR", "mccmnc": "VARCHAR", "country": "VARCHAR", "operator": "VARCHAR",
+    "region": "VARCHAR", "crc": "VARCHAR", "send_timestamp": "BIGINT", "last_timestamp": "BIGINT",
+}
+
+
+def duckdb_json(spec: dict) -> dict:
+    import duckdb
+
+    bodies = pickle.loads(Path(spec["bodies"]).read_bytes())
+    workdir = Path(spec["workdir"])
+    files = []
+    for i, (body, _) in enumerate(bodies):
+        if body.startswith(b"["):  # DuckDB reads files: the bodies are written out before timing
+            path = workdir / f"body-{i:04d}.json"
+            path.write_bytes(body)
+            files.append(str(path))
+    con = duckdb.connect(config={"threads": 1})
+    raw = bool(spec.get("raw"))
+    names = [*DUCKDB_COLUMNS, "send_date", "last_date"] if raw else list(DUCKDB_COLUMNS)
+    columns = "{" + ", ".join(f"'{k}': '{'JSON' if raw else DUCKDB_COLUMNS[k]}'" for k in names) + "}"
+    texts = {path: Path(path).read_bytes() for path in files}
+
+    def parse(chunk: list) -> dict:
+        rows = keys = 0
+        for path in chunk:
+            rows += con.sql(f"SELECT * FROM read_json('{path}', format='array', columns={columns})").to_arrow_table().num_rows
+            if raw:
+                keys += texts[path].count(b'":')
+        return {"rows": rows, "keys": keys}
+
+    parse(files[:2])
+    return fastest(lambda i: parse(files), int(spec.get("passes", 3)))
+
+
 def json_loads(spec: dict) -> dict:
     bodies = pickle.loads(Path(spec["bodies"]).read_bytes())
 
@@ -158,8 +222,6 @@ def json_loads(spec: dict) -> dict:
 
 
 def ours_client_http(spec: dict) -> dict:
-    import pyarrow.compute as pc
-
     from smsc_dagster.core.client import SMSCClient
     from smsc_dagster.storage.contract import rows_to_table
     from smsc_dagster.storage.partitions import PartitionStore, StagedIngest
@@ -183,8 +245,8 @@ def ours_client_http(spec: dict) -> dict:
             currency = client.get_currency()
             for page in client.iter_history(api_start, api_end, channel="sms"):
                 fetched_at = dt.datetime.fromtimestamp(client.clock.now(), dt.timezone.utc)
-                table = rows_to_table(page.rows, channel="sms", currency=currency, timezone=spec["timezone"], fetched_at=fetched_at)
-                oldest = pc.min(table["sent_at"]).value // 1_000_000 if table.num_rows else None
+                rows = page.rows + page.repeated if getattr(page, "repeated", None) else page.rows
+                table = rows_to_table(rows, channel="sms", currency=currency, timezone=spec["timezone"], fetched_at=fetched_at)
                 staging.add_page(table, page.cursor)
             days = staging.commit({"paging_complete": True, "requests": client.stats.requests})
             return {"rows": sum(s.rows for s in days.values()), "requests": client.stats.requests}
@@ -303,6 +365,8 @@ MODES = {
     "ours_bytes": ours_bytes,
     "pyarrow_json": pyarrow_json,
     "json_loads": json_loads,
+    "orjson_loads": orjson_loads,
+    "duckdb_json": duckdb_json,
     "ours_client_http": ours_client_http,
     "ours_dagster_http": ours_dagster_http,
     "dlt": dlt_pipeline,
@@ -322,7 +386,7 @@ def main() -> None:
     out = MODES[spec["mode"]](spec)
     out["mode"] = spec["mode"]
     if "smsc_dagster.storage.contract" in sys.modules:  # which copy of the package ran (the baseline runs another)
-        out["package"] = Path(sys.modules["smsc_dagster.storage.contract"].__file__).parent.name  # which copy ran (no machine path)
+        out["package"] = Path(sys.modules["smsc_dagster.storage.contract"].__file__).parents[2].name  # which copy ran (no machine path)
     out["peak_rss_mb"] = peak_rss_mb()
     emit(out)
 

@@ -88,26 +88,28 @@ def to_ndjson(body: bytes) -> bytes:
     return ("\n".join(lines) + "\n").encode("utf-8")
 
 
-OPTIMIZED_FILES = ("schema.py", "storage.py", "response.py")
+# The files of the ingest path (parse, row filter, conversion, staging), for the record.
+OPTIMIZED_FILES = ("core/client.py", "core/response.py", "storage/contract.py", "storage/partitions.py")
+# The revision before the columnar ingest (orjson parse, one-pass conversion, staging without fsync).
+BEFORE_COLUMNAR = "ff41a9f"
 
 
-def baseline_package(rev: str) -> Path | None:
-    """The package as it is now, except the files the benchmarks optimized, taken from ``rev`` (read-only
-    ``git show``); ``None`` when that revision is not available."""
+def baseline_package(rev: str, name: str = "baseline_pkg") -> Path | None:
+    """The whole package as it was at ``rev`` (read-only ``git archive``: a consistent copy, whatever else
+    changed since), in a directory to put on ``PYTHONPATH``; ``None`` when that revision is not available."""
+    import io
     import shutil
     import subprocess
+    import tarfile
 
-    target = WORKDIR / "baseline_pkg"
+    target = WORKDIR / name
     shutil.rmtree(target, ignore_errors=True)
-    shutil.copytree(ROOT / "smsc_dagster", target / "smsc_dagster", ignore=shutil.ignore_patterns("__pycache__"))
-    for name in OPTIMIZED_FILES:
-        proc = subprocess.run(
-            ["git", "show", f"{rev}:smsc_dagster/{name}"], cwd=ROOT, capture_output=True, text=True, check=False
-        )
-        if proc.returncode != 0:
-            print(f"baseline {rev} unavailable: {proc.stderr.strip()}", file=sys.stderr)
-            return None
-        (target / "smsc_dagster" / name).write_text(proc.stdout)
+    proc = subprocess.run(["git", "archive", rev, "smsc_dagster"], cwd=ROOT, capture_output=True, check=False)
+    if proc.returncode != 0:
+        print(f"baseline {rev} unavailable: {proc.stderr.decode(errors='replace').strip()}", file=sys.stderr)
+        return None
+    with tarfile.open(fileobj=io.BytesIO(proc.stdout)) as archive:
+        archive.extractall(target, filter="data")
     return target
 
 
@@ -128,9 +130,8 @@ def main() -> None:
     )
     parser.add_argument(
         "--baseline-rev",
-        default="22704cf",
-        help="also run ours_bytes with schema.py/storage.py/response.py of this git revision (before the "
-        "optimizations); '' to skip",
+        default=BEFORE_COLUMNAR,
+        help="also run ours_bytes with the package of this git revision (before the columnar ingest); '' to skip",
     )
     args = parser.parse_args()
     started = time.perf_counter()
@@ -199,7 +200,7 @@ def main() -> None:
     }
     labels = {
         "ours_bytes": "ours: bytes → committed Parquet (decode, parse, rows_to_table, add_page, commit)",
-        "ours_bytes@baseline": f"the same, before the optimizations (schema/storage/response of {args.baseline_rev})",
+        "ours_bytes@baseline": f"the same, before the columnar ingest (the package of {args.baseline_rev})",
         "pyarrow_json": "pyarrow.json.read_json of the same bodies as NDJSON (parse only)",
         "json_loads": "json.loads of the same bodies (parse only; reference)",
         "ours_client_http": "ours over HTTP: SMSCClient + ingest to committed Parquet (no Dagster)",
@@ -254,7 +255,7 @@ def main() -> None:
         before_stages = {s: median(r["stages"][s] for r in results["ours_bytes@baseline"]) for s in stage_names}
         data["baseline"] = {"rev": args.baseline_rev, "wall_s": before, "stages": before_stages, "package": results["ours_bytes@baseline"][0].get("package")}
         lines.append(
-            f"- **Optimizations in this change** (same bytes, same run, interleaved): {before * 1000:.0f} ms → "
+            f"- **Before → after the columnar ingest** (same bytes, same run, interleaved): {before * 1000:.0f} ms → "
             f"{after * 1000:.0f} ms ({before / after:.2f}× faster; {before / med['pyarrow_json']['wall_s']:.1f}× → "
             f"{after / med['pyarrow_json']['wall_s']:.1f}× pyarrow.json). By stage, before → after: "
             + ", ".join(f"{s} {before_stages[s] * 1000:.0f} → {stages[s] * 1000:.0f} ms" for s in stage_names)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import logging
+import operator
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,7 +29,7 @@ from .errors import (
     SMSCResponseError,
     SMSCUnavailableError,
 )
-from .response import decode_body, excerpt, int_id_of, parse_json_body
+from .response import excerpt, int_id_of, parse_body
 
 PAGE_SIZE = 1000
 # Waits between attempts after a transport fault (connection, timeout, 5xx, garbled body), and after error 9.
@@ -291,6 +292,11 @@ class SMSCClient:
     ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
         """The page's rows older than the cursor (each ``int_id`` once, its newest copy), the other copies,
         and the smallest ``int_id`` among the new rows."""
+        ids = _plain_int_ids(data)
+        if ids is not None and (not ids or ((prev_id is None or ids[0] < prev_id) and _descending(ids))):
+            # The common page: every int_id a plain number or digit string, each below the cursor, newest
+            # first and none twice. The loop below would keep every row in order and repeat none.
+            return list(data), [], ids[-1] if ids else None
         rows: list[dict[str, Any]] = []
         repeated: list[dict[str, Any]] = []
         position: dict[int, int] = {}  # int_id -> index in rows
@@ -403,8 +409,7 @@ class SMSCClient:
                     excerpt=shown,
                     retryable=False,
                 )
-            text = decode_body(response.content, response.headers.get("Content-Type"), self._secrets)
-            return parse_json_body(text, self._secrets)
+            return parse_body(response.content, response.headers.get("Content-Type"), self._secrets)
         finally:
             response.close()
 
@@ -416,6 +421,22 @@ class SMSCClient:
     def _has_backup(self) -> bool:
         # SMSC documents www2.<host> as the backup host; it exists only for real names, not for addresses.
         return host_address(self.host) is None and self.host != "localhost" and not self.host.startswith("www2.")
+
+
+def _plain_int_ids(data: list[Any]) -> list[int] | None:
+    """Each row's ``int_id`` when every one is an ``int`` or a string of ASCII digits (what
+    :func:`int_id_of` reads the same way), else ``None``."""
+    try:
+        values = [row["int_id"] for row in data]
+    except (TypeError, KeyError):  # a row that is not an object, or has no int_id
+        return None
+    ids = [v if type(v) is int else int(v) if type(v) is str and v.isascii() and v.isdigit() else None for v in values]
+    return None if None in ids else ids  # type: ignore[return-value]
+
+
+def _descending(ids: list[int]) -> bool:
+    """Whether every id is smaller than the one before it."""
+    return all(map(operator.gt, ids, ids[1:]))
 
 
 def _last_change(row: dict[str, Any]) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -196,32 +197,31 @@ def rows_to_table(
     deduplicated or filed into its day. ``last_timestamp`` 0 or empty means "no status change yet": NULL.
     """
     n = len(rows)
-    # The common page converts most fields in one pass; any value that does not (a code sent as a string, a
-    # number among the strings, a cost as a JSON number...) sends every field down its own path below, which
-    # parses what can be parsed and names what cannot, exactly as it would have without the pass.
-    typed = _typed_columns(rows)
+    # Rows that are all plain dicts (what the client's parse gives) have each field read with a C-level getter.
+    plain = bool(rows) and set(map(type, rows)) == {dict}
     columns: dict[str, pa.Array] = {}
-    columns["int_id"] = _int_column(rows, "int_id", pa.int64(), required=True)
-    send_ts = _int_column(rows, "send_timestamp", pa.int64(), required=True, converted=typed.get("send_timestamp"))
+    columns["int_id"] = _int_column(rows, "int_id", pa.int64(), required=True, plain=plain)
+    send_ts = _int_column(rows, "send_timestamp", pa.int64(), required=True, plain=plain)
     _check_unix_time(send_ts, rows, "send_timestamp", columns["int_id"])
-    last_ts = _int_column(rows, "last_timestamp", pa.int64(), converted=typed.get("last_timestamp"))
+    last_ts = _int_column(rows, "last_timestamp", pa.int64(), plain=plain)
     if last_ts.null_count < len(last_ts) and pc.any(pc.equal(last_ts, 0)).as_py():
         last_ts = pc.if_else(pc.equal(last_ts, 0), pa.scalar(None, pa.int64()), last_ts)
     _check_unix_time(last_ts, rows, "last_timestamp", columns["int_id"])
     columns["channel"] = _constant_column(channel, pa.string(), n)
     for name in _STRING_FIELDS:
-        columns[name] = _string_column(rows, name, converted=typed.get(name))
+        columns[name] = _string_column(rows, name, plain=plain)
     for name in _CODE_FIELDS:
-        columns[name] = _int_column(rows, name, pa.int32(), converted=typed.get(name))
+        columns[name] = _int_column(rows, name, pa.int32(), plain=plain)
     columns["status_class"] = _status_classes(columns["status"])
-    columns["cost"] = _cost_column(rows, columns["int_id"], converted=typed.get("cost"))
+    columns["cost"] = _cost_column(rows, columns["int_id"], plain=plain)
     columns["currency"] = _constant_column(currency, pa.string(), n)
     columns["sent_at"] = _epoch_seconds(send_ts)
     columns["status_changed_at"] = _epoch_seconds(last_ts)
     columns["date"] = local_dates(columns["sent_at"], timezone)
     columns["fetched_at"] = _constant_column(fetched_at, pa.timestamp("us", tz="UTC"), n)
     # Any key outside the contract on any row (one set union instead of a set difference per row).
-    has_extra = bool(set().union(*(row.keys() for row in rows)) - KNOWN_RAW_FIELDS)
+    keys = set().union(*map(dict.keys, rows)) if plain else set().union(*(row.keys() for row in rows))
+    has_extra = bool(keys - KNOWN_RAW_FIELDS)
     columns["extra"] = pa.array([_extra_json(row) for row in rows], pa.string()) if has_extra else pa.nulls(n, pa.string())
     return pa.Table.from_arrays([columns[c.name] for c in HISTORY_COLUMNS], schema=HISTORY_SCHEMA)
 
@@ -237,6 +237,9 @@ def _constant_column(value: Any, type_: pa.DataType, n: int) -> pa.Array:
 def _check_unix_time(seconds: pa.Array, rows: Sequence[dict[str, Any]], name: str, int_ids: pa.Array) -> None:
     """Raise :class:`RowContractError` for the first value outside [2000-01-01, 2100-01-01) UTC (nulls pass)."""
     if len(seconds) == seconds.null_count:
+        return
+    low, high = pc.min_max(seconds).values()
+    if low.as_py() >= UNIX_TIME_MIN and high.as_py() < UNIX_TIME_MAX:  # the common case, in one pass
         return
     bad = pc.or_(pc.less(seconds, UNIX_TIME_MIN), pc.greater_equal(seconds, UNIX_TIME_MAX))
     if not pc.any(bad).as_py():
@@ -259,38 +262,27 @@ def local_dates(timestamps: pa.Array, timezone: str) -> pa.Array:
     return pc.local_timestamp(timestamps.cast(pa.timestamp("us", tz=timezone))).cast(pa.date32())
 
 
-def _status_classes(status: pa.Array) -> pa.Array:
-    classes = pa.array(["other"] * len(status), pa.string())
-    for label, codes in (("delivered", DELIVERED), ("failed", FAILED), ("pending", PENDING)):
-        mask = pc.fill_null(pc.is_in(status, pa.array(codes, pa.int32())), False)
-        classes = pc.if_else(mask, label, classes)
-    return classes
-
-
-# The fields the one-pass conversion reads, each with its column's type: every string field but the two SMSC
-# sends as numbers too (id, crc), the codes, both timestamps and the cost (as text, cast below).
-_TYPED_FIELDS: tuple[tuple[str, pa.DataType], ...] = (
-    *((name, pa.string()) for name in _STRING_FIELDS if name not in ("id", "crc")),
-    *((name, pa.int32()) for name in _CODE_FIELDS),
-    ("send_timestamp", pa.int64()),
-    ("last_timestamp", pa.int64()),
-    ("cost", pa.string()),
+# Every classified status code, and the class of each (by position): one lookup classifies a column.
+_CLASSIFIED = pa.array(DELIVERED + FAILED + PENDING, pa.int32())
+_CLASS_OF = pa.array(
+    ["delivered"] * len(DELIVERED) + ["failed"] * len(FAILED) + ["pending"] * len(PENDING), pa.string()
 )
-_TYPED_STRUCT = pa.struct(list(_TYPED_FIELDS))
 
 
-def _typed_columns(rows: Sequence[dict[str, Any]]) -> dict[str, pa.Array]:
-    """The fields of :data:`_TYPED_FIELDS`, converted in one pass over the rows: the same arrays as
-    ``pa.array([row.get(name) for row in rows], type)`` for each (Arrow's struct conversion runs the same
-    converter for each field), without building a list per field. Empty when any value does not convert, or
-    a row is not a plain ``dict``: then every field takes its own path."""
-    if not rows or set(map(type, rows)) != {dict}:
-        return {}
-    try:
-        struct = pa.array(rows, _TYPED_STRUCT)
-    except Exception:  # whatever it is, the per-field paths decide it (and name it) as they always have
-        return {}
-    return {name: struct.field(i) for i, (name, _) in enumerate(_TYPED_FIELDS)}
+def _status_classes(status: pa.Array) -> pa.Array:
+    """:func:`status_class` of every status code (``other`` for NULL and unknown codes)."""
+    return pc.fill_null(_CLASS_OF.take(pc.index_in(status, value_set=_CLASSIFIED)), "other")
+
+
+def _values(rows: Sequence[dict[str, Any]], name: str, plain: bool) -> list[Any]:
+    """``[row.get(name) for row in rows]``; for ``plain`` rows (every one a ``dict``) read with
+    ``operator.itemgetter`` when every row has the field, a fifth faster than the comprehension."""
+    if plain:
+        try:
+            return list(map(operator.itemgetter(name), rows))
+        except KeyError:
+            pass
+    return [row.get(name) for row in rows]
 
 
 def _int_column(
@@ -299,12 +291,11 @@ def _int_column(
     type_: pa.DataType,
     *,
     required: bool = False,
-    converted: pa.Array | None = None,
+    plain: bool = False,
 ) -> pa.Array:
-    """``rows``' ``name`` as ``type_`` (``converted``: already converted by :func:`_typed_columns`)."""
-    values = None if converted is not None else [row.get(name) for row in rows]
+    values = _values(rows, name, plain)
     try:
-        array = converted if values is None else pa.array(values, type_)  # the common case: real JSON numbers
+        array = pa.array(values, type_)  # the common case: real JSON numbers
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, OverflowError):
         # Numbers and numeric strings mixed (SMSC sends int_id both ways). Plain ints and plain digit strings
         # are what _parse_int would return anyway; everything else goes through it.
@@ -345,29 +336,35 @@ def _parse_int(value: Any, name: str, index: int) -> int | None:
     raise RowContractError(f"row {index + 1} has a non-integer {name}: {value!r}")
 
 
-def _string_column(rows: Sequence[dict[str, Any]], name: str, converted: pa.Array | None = None) -> pa.Array:
-    if converted is not None:
-        return converted
-    values = [row.get(name) for row in rows]
+def _string_column(rows: Sequence[dict[str, Any]], name: str, *, plain: bool = False) -> pa.Array:
+    values = _values(rows, name, plain)
     try:
         return pa.array(values, pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
         # Numbers among the strings (SMSC sends id and crc as numbers): their JSON text. For a plain int that
         # is str(v), the same digits json.dumps writes, at a fraction of the cost.
+        kinds = set(map(type, values))
+        if kinds == {int}:  # every value a number (crc): Arrow writes the same digits as str()
+            try:
+                return pa.array(values, pa.int64()).cast(pa.string())
+            except (pa.ArrowInvalid, OverflowError):  # beyond int64
+                pass
+        if kinds <= {int, str}:  # numbers and strings (id): str() of each, in one C-level pass
+            return pa.array(list(map(str, values)), pa.string())
         return pa.array(
             [None if v is None else v if isinstance(v, str) else str(v) if type(v) is int else json.dumps(v) for v in values],
             pa.string(),
         )
 
 
-def _cost_column(rows: Sequence[dict[str, Any]], int_ids: pa.Array, converted: pa.Array | None = None) -> pa.Array:
+def _cost_column(rows: Sequence[dict[str, Any]], int_ids: pa.Array, *, plain: bool = False) -> pa.Array:
+    values = _values(rows, "cost", plain)
     try:
         # The common case: decimal strings. Arrow's parser takes what _parse_cost takes (a point, an exponent),
         # rejects everything else, including more than 6 decimals, and the slow path below names the row.
-        text = converted if converted is not None else pa.array([row.get("cost") for row in rows], pa.string())
-        return text.cast(COST_TYPE)
+        return pa.array(values, pa.string()).cast(COST_TYPE)
     except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
-        return pa.array([_parse_cost(row.get("cost"), i, int_ids) for i, row in enumerate(rows)], COST_TYPE)
+        return pa.array([_parse_cost(v, i, int_ids) for i, v in enumerate(values)], COST_TYPE)
 
 
 def _parse_cost(value: Any, index: int, int_ids: pa.Array) -> Decimal | None:
