@@ -330,7 +330,8 @@ def build_mart_assets(
             timezone=timezone, deps=tuple(deps),
         )
 
-    codes_spec = _owned(translator, props(CODES_TABLE, REFERENCE, ()), names)
+    # After the history in a run: a refresh refused before its first request leaves the warehouse untouched.
+    codes_spec = _owned(translator, props(CODES_TABLE, REFERENCE, history_keys), names)
 
     @dg.multi_asset(specs=[codes_spec], name=f"{names.group}_{CODES_TABLE}", pool=names.duckdb_pool)
     def codes(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
