@@ -243,6 +243,18 @@ def _figures_metadata(figures: dict) -> dict[str, dg.MetadataValue]:
     return metadata
 
 
+def _props_for(layout: Layout, key_prefix: Sequence[str], timezone: str):
+    """``props(table, role, deps)`` for the DuckDB tables of one account."""
+
+    def props(table: str, role: str, deps: Sequence[dg.AssetKey]) -> SMSCTableProps:
+        return SMSCTableProps(
+            table=table, role=role, account=layout.account, key_prefix=tuple(key_prefix), layout=layout,
+            timezone=timezone, deps=tuple(deps),
+        )
+
+    return props
+
+
 def build_delivery_assets(
     *,
     history_keys: Sequence[dg.AssetKey],
@@ -259,11 +271,7 @@ def build_delivery_assets(
     warehouse = Warehouse(layout)
     timezone = partitions_def.timezone or "UTC"
 
-    def props(table: str, role: str, deps: Sequence[dg.AssetKey]) -> SMSCTableProps:
-        return SMSCTableProps(
-            table=table, role=role, account=layout.account, key_prefix=tuple(key_prefix), layout=layout,
-            timezone=timezone, deps=tuple(deps),
-        )
+    props = _props_for(layout, key_prefix, timezone)
 
     daily_spec = _owned(translator, props("delivery_daily", DELIVERY_DAILY, history_keys), names)
 
@@ -324,11 +332,7 @@ def build_mart_assets(
     marts = Marts(warehouse)
     timezone = partitions_def.timezone or "UTC"
 
-    def props(table: str, role: str, deps: Sequence[dg.AssetKey]) -> SMSCTableProps:
-        return SMSCTableProps(
-            table=table, role=role, account=layout.account, key_prefix=tuple(key_prefix), layout=layout,
-            timezone=timezone, deps=tuple(deps),
-        )
+    props = _props_for(layout, key_prefix, timezone)
 
     # After the history in a run: a refresh refused before its first request leaves the warehouse untouched.
     codes_spec = _owned(translator, props(CODES_TABLE, REFERENCE, history_keys), names)

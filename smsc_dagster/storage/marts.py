@@ -226,7 +226,8 @@ def exact_ratio(numerator: str, denominator: str) -> str:
     )
 
 
-_MEASURES = """
+# One row per group, from history rows; shared with the warehouse's delivery_daily and rollups.
+MEASURES = """
     count(*)::BIGINT AS messages,
     coalesce(sum(sms_cnt), 0)::BIGINT AS sms_parts,
     count(*) FILTER (WHERE status_class = 'delivered')::BIGINT AS delivered,
@@ -235,14 +236,15 @@ _MEASURES = """
     count(*) FILTER (WHERE status_class = 'other')::BIGINT AS other,
     coalesce(sum(cost), 0)::DECIMAL(38, 6) AS cost
 """
-_SUMMED_MEASURES = """
+# The same measures summed from per-day rows: a table over all days reads days x groups rows, not every message.
+SUMMED_MEASURES = """
     sum(messages)::BIGINT AS messages,
     sum(sms_parts)::BIGINT AS sms_parts,
     sum(delivered)::BIGINT AS delivered,
     sum(failed)::BIGINT AS failed,
     sum(pending)::BIGINT AS pending,
     sum(other)::BIGINT AS other,
-    sum(cost)::DECIMAL(38, 6) AS cost
+    coalesce(sum(cost), 0)::DECIMAL(38, 6) AS cost
 """
 _PER_UNIT = f"""
     messages, sms_parts, delivered, failed, pending, other,
@@ -352,7 +354,7 @@ class Marts:
         select = f"""
             SELECT date, sender_id, channel, type, {_PER_UNIT}
             FROM (
-                SELECT date, sender_id, channel, type, currency, {_MEASURES}
+                SELECT date, sender_id, channel, type, currency, {MEASURES}
                 FROM {{source}}
                 WHERE date BETWEEN ? AND ?
                 GROUP BY date, sender_id, channel, type, currency
@@ -377,7 +379,7 @@ class Marts:
             INSERT INTO {totals} BY NAME
             SELECT {keys}, first_date, last_date, {_PER_UNIT}
             FROM (
-                SELECT {keys}, currency, min(date) AS first_date, max(date) AS last_date, {_SUMMED_MEASURES}
+                SELECT {keys}, currency, min(date) AS first_date, max(date) AS last_date, {SUMMED_MEASURES}
                 FROM {self.warehouse.table(SENDER_DAILY_TABLE)}
                 GROUP BY {keys}, currency
             )

@@ -25,7 +25,7 @@ from smsc_dagster.core import CHANNELS, Channel, SMSCError, days_between, get_ch
 
 from .contract import DELIVERY_COLUMNS, REQUIRED_COLUMNS, sql_columns
 from .layout import DEFAULT_SCHEMA, UNION_SCHEMA, Layout
-from .marts import exact_ratio
+from .marts import MEASURES as _MEASURES, SUMMED_MEASURES as _SUMMED_MEASURES, exact_ratio
 from .partitions import PAGING_COMPLETE, PartitionStore, file_metadata
 
 LOCK_RETRY_S = 120.0
@@ -35,26 +35,6 @@ CHECK_MEMORY_LIMIT = "96MB"
 ROLLUPS = ("operator", "country")
 _ROLLUP_KEYS = {"operator": "channel, country, operator", "country": "channel, country"}
 
-# One row per (date, channel, country, operator, currency), from history rows.
-_MEASURES = """
-    count(*)::BIGINT AS messages,
-    coalesce(sum(sms_cnt), 0)::BIGINT AS sms_parts,
-    count(*) FILTER (WHERE status_class = 'delivered')::BIGINT AS delivered,
-    count(*) FILTER (WHERE status_class = 'failed')::BIGINT AS failed,
-    count(*) FILTER (WHERE status_class = 'pending')::BIGINT AS pending,
-    count(*) FILTER (WHERE status_class = 'other')::BIGINT AS other,
-    coalesce(sum(cost), 0)::DECIMAL(38, 6) AS cost
-"""
-# The same measures summed from delivery_daily rows: a rollup reads days x groups rows, not every message.
-_SUMMED_MEASURES = """
-    sum(messages)::BIGINT AS messages,
-    sum(sms_parts)::BIGINT AS sms_parts,
-    sum(delivered)::BIGINT AS delivered,
-    sum(failed)::BIGINT AS failed,
-    sum(pending)::BIGINT AS pending,
-    sum(other)::BIGINT AS other,
-    coalesce(sum(cost), 0)::DECIMAL(38, 6) AS cost
-"""
 _RATES = f"""
     delivered::DOUBLE / messages AS delivery_rate,
     CASE WHEN delivered + failed > 0 THEN delivered::DOUBLE / (delivered + failed) END AS settled_delivery_rate,
