@@ -49,6 +49,7 @@ from smsc_dagster.storage import (
     Privacy as Privacy,
     Warehouse as Warehouse,
     WarehouseLockedError as WarehouseLockedError,
+    connect as connect,
 )
 
 __all__ = [
@@ -77,4 +78,5 @@ __all__ = [
     "Warehouse",
     "WarehouseLockedError",
     "build_smsc_definitions",
+    "connect",
 ]

@@ -12,6 +12,7 @@ from smsc_dagster.core.client import SMSCClient
 from smsc_dagster.core.clock import FakeClock
 
 from .servers import postgres_url as postgres_url  # noqa: F401  (a real PostgreSQL server, session-wide)
+from .servers import s3_env as s3_env, s3_server as s3_server  # noqa: F401  (a real S3-compatible server)
 
 # A fixed "now" for the simulated world: 2026-11-30 12:00 UTC.
 NOW = dt.datetime(2026, 11, 30, 12, tzinfo=dt.timezone.utc).timestamp()

@@ -1,4 +1,5 @@
-"""Real servers for the tests, started by the tests themselves: a private PostgreSQL server.
+"""Real servers for the tests, started by the tests themselves: a private PostgreSQL server and an
+S3-compatible object store (moto's standalone server, installed from PyPI with the test extra).
 
 ``scripts/ensure_servers.sh`` (run by ``make test``) installs Debian's ``postgresql`` package when no
 ``initdb`` is found; this module runs ``initdb`` into a fresh directory, starts the server with ``pg_ctl`` on a
@@ -18,6 +19,8 @@ import secrets
 import shutil
 import socket
 import subprocess
+import sys
+import uuid
 import tempfile
 import time
 from collections.abc import Iterator
@@ -176,3 +179,89 @@ def postgres_url() -> Iterator[str]:
         yield server.url
     finally:
         server.stop()
+
+
+class S3Server:
+    """moto's standalone S3-compatible server on 127.0.0.1 (a real HTTP server speaking the S3 protocol; its
+    objects live in that process's memory), in its own process."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.proc: subprocess.Popen | None = None
+        self.log = Path(tempfile.mkdtemp(prefix="smsc-s3-")) / "server.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        """The AWS variables a process uses to reach this server (test credentials, not secrets)."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "AWS_ACCESS_KEY_ID": "smsc-test",
+            "AWS_SECRET_ACCESS_KEY": "smsc-test-secret",
+            "AWS_REGION": "us-east-1",
+            "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    def start(self) -> None:
+        for _ in range(3):
+            self.port = _free_port()
+            with open(self.log, "ab") as log:
+                self.proc = subprocess.Popen(
+                    [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(self.port)],
+                    stdout=log, stderr=subprocess.STDOUT,
+                )
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                try:
+                    socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                    return
+                except OSError:
+                    time.sleep(0.1)
+            self.stop()
+        raise RuntimeError("S3 test server (moto) did not start:\n" + self.log.read_text(errors="replace")[-4000:])
+
+    def new_bucket(self) -> str:
+        """A fresh, empty bucket's name."""
+        import pyarrow.fs as pafs
+
+        name = f"smsc-{uuid.uuid4().hex[:12]}"
+        fs = pafs.S3FileSystem(
+            endpoint_override=f"127.0.0.1:{self.port}", scheme="http", region="us-east-1",
+            access_key="smsc-test", secret_key="smsc-test-secret", allow_bucket_creation=True,
+        )
+        fs.create_dir(name)
+        return name
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3-compatible server on 127.0.0.1 for this test session (fails, never skips, when it cannot run)."""
+    server = S3Server()
+    try:
+        server.start()
+    except Exception as exc:  # noqa: BLE001
+        pytest.fail(f"{exc} (is the test extra installed? pip install -e '.[test]')", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def s3_env(s3_server: S3Server, monkeypatch: pytest.MonkeyPatch) -> S3Server:
+    """This process pointed at the S3 test server through the AWS variables."""
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_S3", raising=False)
+    return s3_server

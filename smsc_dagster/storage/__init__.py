@@ -37,7 +37,9 @@ from smsc_dagster.storage.warehouse import (
     HistoryQueries as HistoryQueries,
     Warehouse as Warehouse,
     WarehouseLockedError as WarehouseLockedError,
+    connect as connect,
 )
+from smsc_dagster.storage.filesystem import RemotePath as RemotePath, store_root as store_root
 from smsc_dagster.storage.codes import (
     CODES_COLUMNS as CODES_COLUMNS,
     CODES_TABLE as CODES_TABLE,

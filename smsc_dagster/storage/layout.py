@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import re
+import tempfile
 import uuid
 import zoneinfo
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ import pyarrow.parquet as pq
 from smsc_dagster.core import CHANNELS, Channel, SMSCConfigError, SMSCDataError, get_channel
 
 from .contract import local_dates
+from .filesystem import RemotePath, StorePath, arrow_file, store_root
 from .partitions import PartitionStore
 
 ACCOUNT_RE = re.compile(r"[a-z][a-z0-9_]*")
@@ -95,17 +97,22 @@ class Layout:
         'smsc_acme'
     """
 
-    data_dir: Path
+    data_dir: StorePath
     account: str | None = None
 
-    def __init__(self, data_dir: str | os.PathLike[str], account: str | None = None) -> None:
-        object.__setattr__(self, "data_dir", Path(data_dir).resolve())
+    def __init__(self, data_dir: str | os.PathLike[str] | RemotePath, account: str | None = None) -> None:
+        object.__setattr__(self, "data_dir", store_root(data_dir))
         object.__setattr__(self, "account", check_account(account))
 
     # -- paths ------------------------------------------------------------------------------------------
 
     @property
-    def root(self) -> Path:
+    def remote(self) -> bool:
+        """Whether ``data_dir`` is in an object store (``s3://…``) rather than a local folder."""
+        return isinstance(self.data_dir, RemotePath)
+
+    @property
+    def root(self) -> StorePath:
         """The folder of this account's tables, staging and manifest."""
         return self.data_dir / self.account if self.account else self.data_dir
 
@@ -114,21 +121,25 @@ class Layout:
         return PartitionStore(self.root, get_channel(channel).table)
 
     @property
-    def staging_dir(self) -> Path:
+    def staging_dir(self) -> StorePath:
         return self.root / ".staging"
 
     @property
     def spill_dir(self) -> Path:
-        """Where the checks' DuckDB spills when a query outgrows its memory limit."""
+        """Where the checks' DuckDB spills when a query outgrows its memory limit (always a local folder: in
+        the system's temporary directory when ``data_dir`` is in an object store)."""
+        if isinstance(self.data_dir, RemotePath):
+            return Path(tempfile.gettempdir()) / "smsc_dagster" / "checks_spill"
         return self.staging_dir / "checks_spill"
 
     @property
-    def warehouse_path(self) -> Path:
-        """The DuckDB file, one per ``data_dir``, shared by its accounts."""
+    def warehouse_path(self) -> StorePath:
+        """The DuckDB file, one per ``data_dir``, shared by its accounts (in an object store, the object a
+        writer downloads and uploads again, see :class:`~smsc_dagster.storage.warehouse.Warehouse`)."""
         return self.data_dir / WAREHOUSE_FILE
 
     @property
-    def manifest_path(self) -> Path:
+    def manifest_path(self) -> StorePath:
         return self.root / MANIFEST_FILE
 
     def describe(self, channel: str | Channel) -> str:
@@ -228,10 +239,22 @@ class Layout:
         # Written every run (and moved into place when something new is recorded): the probe that data_dir is
         # writable, before the run spends a request it could not store.
         tmp = self.root / f".{MANIFEST_FILE}.{uuid.uuid4().hex}.tmp"
+        content = json.dumps(manifest if record else saved, indent=1, sort_keys=True)
+        if isinstance(tmp, RemotePath):
+            # An object store: the object appears whole or not at all, so no temporary object; the probe is
+            # a write of the manifest itself (the same content when nothing new is recorded).
+            try:
+                self.manifest_path.write_text(content)
+            except OSError as exc:
+                raise SMSCConfigError(
+                    f"data_dir {str(self.data_dir)!r} is not writable ({_short_os_error(exc)}): check the bucket "
+                    f"name, the AWS credentials and the endpoint (AWS_ENDPOINT_URL) of the Dagster processes."
+                ) from None
+            return
         try:
             self.root.mkdir(parents=True, exist_ok=True)
             try:
-                tmp.write_text(json.dumps(manifest if record else saved, indent=1, sort_keys=True))
+                tmp.write_text(content)
                 if record:
                     os.replace(tmp, self.manifest_path)
             finally:
@@ -249,7 +272,7 @@ class Layout:
             store = self.store(channel)
             for day in reversed(store.days()[-STORED_ZONE_PROBE_DAYS:]):
                 try:
-                    table = pq.read_table(store.path(day), columns=["sent_at", "date"])
+                    table = pq.read_table(arrow_file(store.path(day)), columns=["sent_at", "date"])
                 except (OSError, pa.ArrowException):
                     continue  # a damaged file is the checks' business (date_matches_partition...), not the load's
                 if not table.num_rows:
@@ -272,6 +295,12 @@ class Layout:
 
     def _where(self) -> str:
         return f"<data_dir>/{self.account}" if self.account else "<data_dir>"
+
+
+def _short_os_error(exc: OSError) -> str:
+    """An object store's error without request ids or host names: its first clause."""
+    text = str(exc).split(". Detail", 1)[0].split("; Details", 1)[0]
+    return text[:160]
 
 
 def _fitting_zones(sent_at: pa.Array, dated: pa.Array, day: dt.date) -> tuple[str, str | None]:

@@ -2,7 +2,8 @@
 
 Layout (see :mod:`.layout` for where ``{base}`` is): ``{base}/{table}/date=YYYY-MM-DD/data.parquet``, one file a day. A new version is written beside
 the old one under a hidden name and moved over it with ``os.replace``, so a reader sees the old file or the
-new one, never half of either.
+new one, never half of either. In an object store (``s3://``) the new object is uploaded under its name, which is
+just as atomic (see :mod:`.filesystem`).
 
 A run stages its days under ``{base}/.staging/{table}/{first}_{last}/``: each page's rows go to small
 per-day files, a day is consolidated into one file as soon as the backwards paging cursor has passed it (so
@@ -17,7 +18,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import shutil
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 from smsc_dagster.core import SMSCDataError, day_bounds, days_between
 
 from .contract import HISTORY_SCHEMA
+from .filesystem import RemotePath, StorePath, arrow_file, remove_tree, store_root
 from .privacy import mask_table
 
 DATA_FILE = "data.parquet"
@@ -65,7 +66,7 @@ def day_dir_name(day: dt.date) -> str:
 
 def write_table_atomic(
     table: pa.Table,
-    path: Path,
+    path: StorePath,
     metadata: dict[str, Any] | None = None,
     *,
     staging: bool = False,
@@ -83,7 +84,11 @@ def write_table_atomic(
     _write_bytes_atomic(sink.getvalue(), path, sync=not staging if sync is None else sync)
 
 
-def _write_bytes_atomic(data: Any, path: Path, *, sync: bool) -> None:
+def _write_bytes_atomic(data: Any, path: StorePath, *, sync: bool) -> None:
+    if isinstance(path, RemotePath):
+        # An object appears whole when its upload completes: written under its name, no temporary object.
+        path.write_bytes(data)
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
@@ -97,7 +102,7 @@ def _write_bytes_atomic(data: Any, path: Path, *, sync: bool) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def replace_file_metadata(path: Path, metadata: dict[str, Any]) -> bool:
+def replace_file_metadata(path: StorePath, metadata: dict[str, Any]) -> bool:
     """Give the committed-format file at ``path`` the file metadata ``metadata``: byte for byte the file
     ``write_table_atomic(table, path, metadata)`` writes for the table it holds, without decoding or encoding
     a row (the data pages are copied as they are, only the footer is written anew), fsynced and replaced
@@ -134,18 +139,18 @@ def replace_file_metadata(path: Path, metadata: dict[str, Any]) -> bool:
     return True
 
 
-def _write_staged_page(table: pa.Table, path: Path) -> None:
+def _write_staged_page(table: pa.Table, path: StorePath) -> None:
     """A staged page file, written in place (see :meth:`StagedIngest.add_page`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     sink = pa.BufferOutputStream()
     pq.write_table(table, sink, **STAGING_WRITE_OPTIONS)
-    with open(path, "wb") as handle:
+    with path.open("wb") as handle:
         handle.write(sink.getvalue())
 
 
-def file_metadata(path: Path) -> dict[str, Any]:
+def file_metadata(path: StorePath) -> dict[str, Any]:
     """What :func:`write_table_atomic` recorded about how a file was produced ({} if nothing)."""
-    raw = (pq.read_schema(path).metadata or {}).get(META_KEY)
+    raw = (pq.read_schema(arrow_file(path)).metadata or {}).get(META_KEY)
     return json.loads(raw) if raw else {}
 
 
@@ -162,11 +167,11 @@ class PartitionStore:
     """
 
     def __init__(self, base: str | os.PathLike[str], table: str) -> None:
-        self.base = Path(base).resolve()
+        self.base = store_root(base)
         self.table = table
         self.root = self.base / table
 
-    def path(self, day: dt.date) -> Path:
+    def path(self, day: dt.date) -> StorePath:
         return self.root / day_dir_name(day) / DATA_FILE
 
     @property
@@ -183,7 +188,7 @@ class PartitionStore:
         )
 
     def read(self, day: dt.date) -> pa.Table:
-        return pq.read_table(self.path(day), schema=HISTORY_SCHEMA)
+        return pq.read_table(arrow_file(self.path(day)), schema=HISTORY_SCHEMA)
 
     def settlement(self, day: dt.date, timezone: str, lifetime_s: float) -> Settlement:
         """Whether the stored ``day`` is final: it holds no pending message and was read after the day's end
@@ -207,11 +212,11 @@ class PartitionStore:
             return Settlement(False, 0, "read before the message lifetime had passed")
         return Settlement(True, 0, "settled")
 
-    def commit(self, day: dt.date, staged_file: Path) -> None:
+    def commit(self, day: dt.date, staged_file: StorePath) -> None:
         """Move a finished staged file into place, replacing the day's previous version atomically."""
         target = self.path(day)
         target.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(staged_file, target)
+        staged_file.replace(target)
 
 
 @dataclass
@@ -383,10 +388,11 @@ class StagedIngest:
         for day_dir in self.dir.glob("date=*"):
             day = dt.date.fromisoformat(day_dir.name.removeprefix("date="))
             pages = {
-                int(p.stem.removeprefix("page-")): pq.ParquetFile(p).metadata.num_rows for p in day_dir.glob("page-*.parquet")
+                int(p.stem.removeprefix("page-")): pq.ParquetFile(arrow_file(p)).metadata.num_rows
+                for p in day_dir.glob("page-*.parquet")
             }
             data = day_dir / DATA_FILE
-            staged[day] = _StagedDay(pq.ParquetFile(data).metadata.num_rows if data.exists() else None, pages)
+            staged[day] = _StagedDay(pq.ParquetFile(arrow_file(data)).metadata.num_rows if data.exists() else None, pages)
         return staged
 
     def _remove_unlisted(self) -> None:
@@ -399,7 +405,7 @@ class StagedIngest:
                 path.unlink(missing_ok=True)
 
     def discard(self) -> None:
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_tree(self.dir)
         self._staged.clear()
         self._pending.clear()
         self._summaries.clear()
@@ -420,10 +426,10 @@ class StagedIngest:
     def day_start_ts(self, day: dt.date) -> int:
         return int(dt.datetime.combine(day, dt.time(), self.zone).timestamp())
 
-    def _data_path(self, day: dt.date) -> Path:
+    def _data_path(self, day: dt.date) -> StorePath:
         return self.dir / day_dir_name(day) / DATA_FILE
 
-    def _page_path(self, day: dt.date, seq: int) -> Path:
+    def _page_path(self, day: dt.date, seq: int) -> StorePath:
         return self.dir / day_dir_name(day) / f"page-{seq:06d}.parquet"
 
     def add_page(self, table: pa.Table, cursor: tuple[dt.date, int | None]) -> None:
@@ -490,10 +496,7 @@ class StagedIngest:
             "staged": {day.isoformat(): s.to_json() for day, s in sorted(self._staged.items())},
             "consolidating": [d.isoformat() for d in consolidating or ()],
         }
-        self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self.dir / f".state.{uuid.uuid4().hex}.tmp"
-        tmp.write_text(json.dumps(state))
-        os.replace(tmp, self.state_path)
+        _write_bytes_atomic(json.dumps(state).encode(), self.state_path, sync=False)
 
     def _merged(self, day: dt.date) -> pa.Table:
         """The day's staged rows in one table, each ``int_id`` once (its newest version; the removed copies are
@@ -604,23 +607,23 @@ class _DamagedStaging(Exception):
     """What an interrupted run staged cannot be trusted."""
 
 
-def _whole_rows(path: Path) -> int | None:
+def _whole_rows(path: StorePath) -> int | None:
     """The rows of a staged file read back whole (page checksums verified), or ``None`` when it is missing or
     cannot be read."""
     try:
-        return pq.ParquetFile(path, page_checksum_verification=True).read().num_rows
+        return pq.ParquetFile(arrow_file(path), page_checksum_verification=True).read().num_rows
     except (OSError, pa.ArrowException):
         return None
 
 
-def read_staged(path: Path) -> pa.Table:
+def read_staged(path: StorePath) -> pa.Table:
     """A staged file as a table of :data:`HISTORY_SCHEMA`: the same table as ``pq.read_table(path,
     schema=HISTORY_SCHEMA)``, read directly when the file holds exactly that schema (our own staging files
     always do), which skips the dataset machinery. Page checksums are verified where the file has them."""
-    table = pq.ParquetFile(path, page_checksum_verification=True).read()
+    table = pq.ParquetFile(arrow_file(path), page_checksum_verification=True).read()
     if table.schema.equals(HISTORY_SCHEMA, check_metadata=True):
         return table
-    return pq.read_table(path, schema=HISTORY_SCHEMA)
+    return pq.read_table(arrow_file(path), schema=HISTORY_SCHEMA)
 
 
 def _strictly_descending(ids: pa.ChunkedArray | pa.Array) -> bool:

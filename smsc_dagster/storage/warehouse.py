@@ -6,13 +6,22 @@ writers of other processes out. So writers connect briefly and retry while the f
 Dagster step that writes here runs in the ``smsc_duckdb`` pool (limit 1). Readers use
 :meth:`Warehouse.connect` with ``read_only=True``, which also retries, and close the connection after the
 query; a reader that keeps a connection open blocks the pipeline's writers (they name its process).
+
+With ``data_dir`` in an object store (``s3://…``) the warehouse file is an object of the store: a writer
+downloads it, works on the local copy and uploads it when its block ends without error (refusing when
+another writer replaced it meanwhile); a reader works on a fresh copy. Each write also exports this
+account's tables as Parquet, ``{account folder}/{table}/data.parquet``, so a laptop reads everything with
+:func:`connect` without DuckDB's S3 extension.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import os
 import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 from collections.abc import Iterator, Sequence
@@ -21,10 +30,11 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 
-from smsc_dagster.core import CHANNELS, Channel, SMSCError, days_between, get_channel
+from smsc_dagster.core import CHANNELS, Channel, SMSCDataError, SMSCError, days_between, get_channel
 
 from .contract import DELIVERY_COLUMNS, REQUIRED_COLUMNS, sql_columns
-from .layout import DEFAULT_SCHEMA, UNION_SCHEMA, Layout
+from .filesystem import RemotePath, StorePath, arrow_file, attach
+from .layout import ACCOUNT_RE, DEFAULT_SCHEMA, MANIFEST_FILE, UNION_SCHEMA, Layout
 from .marts import MEASURES as _MEASURES, SUMMED_MEASURES as _SUMMED_MEASURES, exact_ratio
 from .partitions import PAGING_COMPLETE, PartitionStore, file_metadata
 
@@ -130,6 +140,10 @@ class Warehouse:
             WarehouseLockedError: the lock was not released in time; the message says whether a reader or a
                 writer holds the file, and names its process.
         """
+        if isinstance(self.path, RemotePath):
+            with self._remote_connect(read_only=read_only) as conn:
+                yield conn
+            return
         self.path.parent.mkdir(parents=True, exist_ok=True)
         deadline = time.monotonic() + self.lock_retry_s
         delay = 0.05
@@ -148,6 +162,54 @@ class Warehouse:
             yield conn
         finally:
             conn.close()
+
+    @contextlib.contextmanager
+    def _remote_connect(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        """:meth:`connect` for a warehouse object in a store: a local copy, uploaded again (with this
+        account's tables exported as Parquet) when a writer's block ends without error."""
+        remote = self.path
+        assert isinstance(remote, RemotePath)
+        workdir = Path(tempfile.mkdtemp(prefix="smsc_warehouse_"))
+        try:
+            local = workdir / remote.name
+            before = remote.stat_mtime_size()
+            if before is not None:
+                with remote.open("rb") as source, open(local, "wb") as target:
+                    shutil.copyfileobj(source, target, 1 << 20)
+            conn = duckdb.connect(str(local), read_only=read_only)
+            try:
+                attach(conn, self.layout.data_dir)
+                yield conn
+                if read_only:
+                    return
+                exports = self._export_tables(conn, workdir)
+            finally:
+                conn.close()
+            if remote.stat_mtime_size() != before:
+                raise WarehouseLockedError(
+                    f"{WAREHOUSE_OBJECT} in the store was replaced by another writer while this step worked on "
+                    f"its copy: this step's changes were not uploaded. Run every DuckDB writer in the "
+                    f"smsc_duckdb pool with a limit of 1 (on the Dagster instance every run shares), and re-run."
+                )
+            for table, path in exports.items():
+                _upload(path, self.layout.root / table / "data.parquet")
+            _upload(local, remote)
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+
+    def _export_tables(self, conn: duckdb.DuckDBPyConnection, workdir: Path) -> dict[str, Path]:
+        """This account's warehouse tables, each written to a local Parquet file (to be uploaded)."""
+        tables = [t for (t,) in conn.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE schema_name = ? ORDER BY 1", [self.schema]
+        ).fetchall()]
+        exports = {}
+        for table in tables:
+            path = workdir / f"{table}.parquet"
+            conn.execute(
+                f"COPY (SELECT * FROM {self.table(table)}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)"
+            )
+            exports[table] = path
+        return exports
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> Any:
         """The result of one read-only query as a DataFrame, through :meth:`connect` (so it waits for the
@@ -187,7 +249,9 @@ class Warehouse:
         """``smsc_all.<table>``: every named account's table of that name, with an ``account`` column."""
         relations = conn.execute(
             "SELECT schema_name, table_name FROM duckdb_tables() WHERE schema_name LIKE 'smsc\\_%' ESCAPE '\\' "
+            "AND database_name = current_database() "
             "UNION SELECT schema_name, view_name FROM duckdb_views() WHERE schema_name LIKE 'smsc\\_%' ESCAPE '\\' "
+            "AND database_name = current_database() "
             "ORDER BY 1, 2"
         ).fetchall()
         by_table: dict[str, list[str]] = {}
@@ -213,14 +277,14 @@ class Warehouse:
     ) -> str | None:
         """A SQL relation over the history files of ``channels`` (only ``days`` when given; only the files
         that read whole when ``readable_only``), or ``None``."""
-        files: list[str] = []
+        files: list[StorePath] = []
         for channel in channels:
             store = self.layout.store(channel)
             wanted = store.days() if days is None else [d for d in days if store.path(d).exists()]
-            files += [str(store.path(d)) for d in wanted]
+            files += [store.path(d) for d in wanted]
         if readable_only:
             files = [f for f in files if _reads_whole(f)]
-        return parquet_source(files) if files else None
+        return parquet_source([str(f) for f in files]) if files else None
 
     # -- delivery tables --------------------------------------------------------------------------------
 
@@ -442,9 +506,18 @@ class Warehouse:
         return mismatches, None
 
 
-def _reads_whole(path: str) -> bool:
+WAREHOUSE_OBJECT = "warehouse.duckdb"
+
+
+def _upload(local: Path, target: StorePath) -> None:
+    """Copy a local file to an object of the store (visible whole when the upload completes)."""
+    with open(local, "rb") as source, target.open("wb") as sink:
+        shutil.copyfileobj(source, sink, 1 << 20)
+
+
+def _reads_whole(path: StorePath) -> bool:
     try:
-        pq.read_table(path, columns=["int_id"])
+        pq.read_table(arrow_file(path), columns=["int_id"])
         return True
     except Exception:  # noqa: BLE001 - unreadable for whatever reason
         return False
@@ -465,10 +538,10 @@ class HistoryQueries:
         self.spill_dir = spill_dir
         self.days = days
 
-    def _files(self) -> list[str]:
+    def _files(self) -> list[StorePath]:
         stored = self.store.days()
         wanted = stored if self.days is None else sorted(set(self.days) & set(stored))
-        return [str(self.store.path(d)) for d in wanted]
+        return [self.store.path(d) for d in wanted]
 
     def _query(self, sql: str) -> list[tuple]:
         files = self._files()
@@ -479,15 +552,16 @@ class HistoryQueries:
         Path(self.spill_dir).mkdir(parents=True, exist_ok=True)
         config = {"memory_limit": CHECK_MEMORY_LIMIT, "threads": 1, "temp_directory": str(self.spill_dir)}
         with duckdb.connect(config=config) as conn:
+            attach(conn, self.store.base)
             try:
-                return conn.execute(sql.format(source=parquet_source(files, filename=True))).fetchall()
+                return conn.execute(sql.format(source=parquet_source([str(f) for f in files], filename=True))).fetchall()
             except (duckdb.IOException, duckdb.InvalidInputException):
                 # A damaged or vanished file: answer over the files that read whole (damaged() names the
                 # others), rather than fail every question about the history.
                 readable = [f for f in files if _reads_whole(f)]
                 if not readable:
                     return []
-                return conn.execute(sql.format(source=parquet_source(readable, filename=True))).fetchall()
+                return conn.execute(sql.format(source=parquet_source([str(f) for f in readable], filename=True))).fetchall()
 
     def duplicate_ids(self, limit: int = 5) -> list[tuple[int, int]]:
         """``(int_id, copies)`` of ids stored more than once, most copies first."""
@@ -509,11 +583,11 @@ class HistoryQueries:
         footers and one column only: memory stays flat however long the history."""
         problems = []
         for path in self._files():
-            day = path.rsplit("date=", 1)[-1].split("/", 1)[0]
+            day = path.parent.name.removeprefix("date=")
             try:
-                meta = file_metadata(Path(path))
-                rows = pq.ParquetFile(path).metadata.num_rows
-                pq.read_table(path, columns=["int_id"])  # every page of one column decodes
+                meta = file_metadata(path)
+                rows = pq.ParquetFile(arrow_file(path)).metadata.num_rows
+                pq.read_table(arrow_file(path), columns=["int_id"])  # every page of one column decodes
             except Exception as exc:  # noqa: BLE001 - any damage is a finding, not a crash
                 problems.append((day, f"unreadable: {type(exc).__name__}"))
                 continue
@@ -530,3 +604,91 @@ class HistoryQueries:
         )
         return dict(zip(REQUIRED_COLUMNS, counts[0])) if counts else {}
 
+
+
+def connect(data_dir: str | os.PathLike[str] | RemotePath) -> duckdb.DuckDBPyConnection:
+    """Every table of every account of a ``data_dir`` in one in-memory DuckDB connection: a local folder or
+    ``s3://bucket/prefix`` (reached with the AWS variables, see :mod:`smsc_dagster.storage.filesystem`; no
+    DuckDB extension is needed).
+
+    Each account gets its schema (``smsc``, or ``smsc_<account>``) with views over its stored files: the
+    ``<channel>_history`` partitions and, from an object store, the Parquet copies of its warehouse tables
+    (``delivery_daily``, ``delivery_by_operator`` ...; from a local folder they are read from
+    ``warehouse.duckdb``, attached read-only); ``smsc_all.<table>`` unions the named accounts.
+
+    Close the connection when done: on a local folder it holds ``warehouse.duckdb`` open, which keeps the
+    pipeline's writers waiting.
+
+    Example:
+        >>> import smsc_dagster
+        >>> conn = smsc_dagster.connect("s3://smsc-data/prod")
+        >>> conn.sql("SELECT operator, delivery_rate FROM smsc_all.delivery_by_operator").show()
+        >>> conn.close()
+
+    Raises:
+        SMSCDataError: ``data_dir`` holds no account's data.
+    """
+    root = Layout(data_dir).data_dir
+    conn = duckdb.connect()
+    try:
+        attach(conn, root)
+        layouts = _stored_accounts(root)
+        if not layouts:
+            raise SMSCDataError(f"{_display(root)} holds no smsc_dagster data (no {MANIFEST_FILE} and no history)")
+        local_warehouse = not isinstance(root, RemotePath) and (root / WAREHOUSE_OBJECT).exists()
+        if local_warehouse:
+            conn.execute(f"ATTACH {_sql_string(str(root / WAREHOUSE_OBJECT))} AS stored (READ_ONLY)")
+        for layout in layouts:
+            warehouse = Warehouse(layout)
+            conn.execute(f"CREATE SCHEMA IF NOT EXISTS {layout.schema}")
+            history = {channel.table for channel in CHANNELS.values()}
+            for channel in CHANNELS.values():
+                store = layout.store(channel)
+                if store.days():
+                    conn.execute(
+                        f"CREATE VIEW {layout.table_name(channel.table)} AS SELECT * FROM read_parquet("
+                        f"{_sql_string(store.glob)}, hive_partitioning = false, union_by_name = true)"
+                    )
+            if local_warehouse:
+                tables = [t for (t,) in conn.execute(
+                    "SELECT table_name FROM duckdb_tables() WHERE database_name = 'stored' AND schema_name = ? "
+                    "ORDER BY 1", [layout.schema]
+                ).fetchall()]
+                for table in tables:
+                    conn.execute(f"CREATE VIEW {layout.table_name(table)} AS SELECT * FROM stored.{layout.table_name(table)}")
+            elif isinstance(root, RemotePath):
+                for folder in layout.root.iterdir():
+                    export = folder / "data.parquet"
+                    if folder.name in history or folder.name.startswith((".", "_")) or not export.is_file():
+                        continue
+                    conn.execute(
+                        f"CREATE VIEW {layout.table_name(folder.name)} AS SELECT * FROM read_parquet("
+                        f"{_sql_string(str(export))})"
+                    )
+            warehouse.refresh_union_views(conn)
+    except BaseException:
+        conn.close()
+        raise
+    return conn
+
+
+def _stored_accounts(root: StorePath) -> list[Layout]:
+    """The accounts stored under a ``data_dir``: the unnamed one (a manifest or history at the top) and every
+    folder with a manifest, in name order."""
+    layouts = []
+    top = Layout(root)
+    if top.manifest_path.exists() or any(top.store(c).days() for c in CHANNELS.values()):
+        layouts.append(top)
+    for folder in sorted(root.iterdir(), key=str) if root.exists() else ():
+        name = folder.name
+        if ACCOUNT_RE.fullmatch(name) and (folder / MANIFEST_FILE).exists():
+            layouts.append(Layout(root, name))
+    return layouts
+
+
+def _sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _display(root: StorePath) -> str:
+    return str(root) if isinstance(root, RemotePath) else "data_dir"
