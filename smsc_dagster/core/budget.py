@@ -202,7 +202,9 @@ class RequestBudget:
         clock: time source; tests inject a fake or scaled clock. Every process sharing a ledger must agree
             on the time (machines: NTP).
         on_wait: called with (seconds, reason) before each wait, to tell the user when work resumes.
-        margin_s: extra wait after a window frees, covering clock skew and latency to the server.
+        margin_s: extra wait after a window frees, covering clock skew and latency to the server (default
+            2 s of real time: on a clock that runs ``speed`` times faster than real time, 2 x ``speed`` of
+            its seconds, since the latency it covers is real).
         logger: where the default ``on_wait`` logs (e.g. Dagster's ``context.log``).
 
     Attributes:
@@ -226,7 +228,7 @@ class RequestBudget:
         identical_per_minute: int = 3,
         clock: Clock | None = None,
         on_wait: Callable[[float, str], None] | None = None,
-        margin_s: float = MARGIN_S,
+        margin_s: float | None = None,
         logger: logging.Logger | Any | None = None,
     ) -> None:
         if requests_per_hour < 1:
@@ -243,7 +245,7 @@ class RequestBudget:
         self.clock = clock or SystemClock()
         self.on_wait = on_wait or self._log_wait
         self.log = logger or logging.getLogger("smsc_dagster")
-        self.margin_s = margin_s
+        self.margin_s = MARGIN_S * float(getattr(self.clock, "speed", 1.0)) if margin_s is None else margin_s
         self._schema = _SCHEMAS[self._dialect]
         self._open()
 
