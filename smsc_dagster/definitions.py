@@ -7,7 +7,8 @@
 | ``SMSC_ACCOUNT`` | the account's short name (names, paths, schema); unset: single-account names | — |
 | ``SMSC_BASE_URL`` | API host | ``https://smsc.kz`` |
 | ``SMSC_TIMEZONE`` | the partitions' zone | ``Asia/Almaty`` |
-| ``SMSC_DATA_DIR`` | Parquet and DuckDB files | ``./data`` |
+| ``SMSC_DATA_DIR`` | Parquet and DuckDB files: a folder, or ``s3://bucket/prefix`` (reached with the ``AWS_*`` variables) | ``./data`` |
+| ``SMSC_BUDGET_URL`` | the request budget's database, e.g. ``postgresql://…`` shared by every machine | SQLite in ``DAGSTER_HOME`` |
 | ``SMSC_CHANNELS`` | comma-separated ``sms``/``email`` | ``sms`` |
 | ``SMSC_LOOKBACK_DAYS`` | days the schedule re-reads | ``3`` |
 | ``SMSC_SETTLE_AFTER_HOURS`` | message lifetime: a day read this long after it ended, with nothing pending, is settled | ``24`` |
