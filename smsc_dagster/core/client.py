@@ -29,7 +29,7 @@ from .errors import (
     SMSCResponseError,
     SMSCUnavailableError,
 )
-from .response import excerpt, int_id_of, parse_body
+from .response import digit_ints, excerpt, int_id_of, parse_body
 
 PAGE_SIZE = 1000
 # Waits between attempts after a transport fault (connection, timeout, 5xx, garbled body), and after error 9.
@@ -296,7 +296,7 @@ class SMSCClient:
         if ids is not None and (not ids or ((prev_id is None or ids[0] < prev_id) and _descending(ids))):
             # The common page: every int_id a plain number or digit string, each below the cursor, newest
             # first and none twice. The loop below would keep every row in order and repeat none.
-            return list(data), [], ids[-1] if ids else None
+            return data if type(data) is list else list(data), [], ids[-1] if ids else None
         rows: list[dict[str, Any]] = []
         repeated: list[dict[str, Any]] = []
         position: dict[int, int] = {}  # int_id -> index in rows
@@ -427,11 +427,17 @@ def _plain_int_ids(data: list[Any]) -> list[int] | None:
     """Each row's ``int_id`` when every one is an ``int`` or a string of ASCII digits (what
     :func:`int_id_of` reads the same way), else ``None``."""
     try:
-        values = [row["int_id"] for row in data]
+        values = list(map(_INT_ID, data)) if type(data) is list else [row["int_id"] for row in data]
     except (TypeError, KeyError):  # a row that is not an object, or has no int_id
         return None
+    ids = digit_ints(values)  # the common page: non-negative numbers and digit strings, read in one pass
+    if ids is not None:
+        return ids
     ids = [v if type(v) is int else int(v) if type(v) is str and v.isascii() and v.isdigit() else None for v in values]
     return None if None in ids else ids  # type: ignore[return-value]
+
+
+_INT_ID = operator.itemgetter("int_id")
 
 
 def _descending(ids: list[int]) -> bool:

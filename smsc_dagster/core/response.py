@@ -211,6 +211,19 @@ def error_from_body(data: dict[str, Any], secrets: Iterable[str | None] = ()) ->
     return cls(f"SMSC error {code}: {description}", code=code)
 
 
+def digit_ints(values: Iterable[Any]) -> list[int] | None:
+    """``values`` as ints when every one is a non-negative ``int`` or a string of ASCII digits (``"09"`` is 9),
+    else ``None``: one C-level pass that proves it (the text of every value joined is ASCII digits) and one that
+    converts, instead of a type check per value. ``bool`` s, floats, signs, spaces and empty strings give ``None``."""
+    values = values if isinstance(values, (list, tuple)) else list(values)
+    if not set(map(type, values)) <= {int, str}:
+        return None
+    text = "".join(map(str, values))
+    if not (text.isascii() and text.isdigit()) or "" in values:
+        return None if values else []
+    return list(map(int, values))
+
+
 def int_id_of(row: Any) -> int | None:
     """A row's ``int_id`` as an int; SMSC sends it as a number or a numeric string. ``None`` when absent or
     not numeric."""
