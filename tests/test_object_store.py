@@ -13,7 +13,8 @@ import pytest
 
 import smsc_dagster
 from smsc_dagster import SMSCConfigError, SMSCResource, build_smsc_definitions
-from smsc_dagster.storage import Layout, RemotePath, store_root
+from smsc_dagster.storage import Layout, RemotePath, Warehouse, WarehouseLockedError, store_root
+from smsc_dagster.storage.filesystem import arrow_file
 from smsc_dagster.testing import SimulatedAccount, SMSCSimulator
 
 from .pipeline_support import QUIET, local_day_span, range_tags
@@ -91,3 +92,72 @@ def test_bad_s3_locations_are_named(s3_env, monkeypatch):
     monkeypatch.setenv("AWS_ENDPOINT_URL", "ftp://127.0.0.1:1")
     with pytest.raises(SMSCConfigError, match="AWS_ENDPOINT_URL must be an http"):
         store_root("s3://bucket/prefix")
+
+
+def test_audit_and_a_second_refresh_on_s3(s3_env, tmp_path):
+    """The weekly audit reads the store's partitions; a second refresh replaces its days in place."""
+    bucket = s3_env.new_bucket()
+    data_dir = f"s3://{bucket}/smsc"
+    account = SimulatedAccount(seed=12, messages_per_day=700)
+    with SMSCSimulator(account) as sim, dg.instance_for_test() as instance:
+        defs = _defs(sim, tmp_path, data_dir)
+        assert _run(defs, instance, "2026-09-02", "2026-09-04").success
+        before = {k: v for k, v in _etags(store_root(data_dir)).items() if k.startswith("sms_history/")}
+        assert _run(defs, instance, "2026-09-03", "2026-09-04").success
+        after = {k: v for k, v in _etags(store_root(data_dir)).items() if k.startswith("sms_history/")}
+        assert sorted(after) == sorted(before)  # the same three objects, two of them rewritten
+        audit = defs.resolve_job_def("smsc_audit").execute_in_process(
+            instance=instance, run_config=QUIET, raise_on_error=False
+        )
+        evaluations = {e.check_name: e.passed for e in audit.get_asset_check_evaluations()}
+        assert evaluations and all(evaluations.values()), evaluations
+        conn = smsc_dagster.connect(data_dir)
+        try:
+            stored = conn.execute("SELECT count(*) FROM smsc.sms_history").fetchone()[0]
+            daily = conn.execute("SELECT sum(messages) FROM smsc.delivery_daily").fetchone()[0]
+        finally:
+            conn.close()
+        truth = sum(len(sim.expected_rows(*local_day_span(d, "Asia/Almaty"), channel="sms"))
+                    for d in ("2026-09-02", "2026-09-03", "2026-09-04"))
+        assert stored == daily == truth
+
+
+def _etags(root: RemotePath) -> dict[str, tuple]:
+    infos = root.fs.get_file_info(pafs.FileSelector(root.key, recursive=True, allow_not_found=True))
+    return {i.path[len(root.key) + 1:]: (i.size, i.mtime) for i in infos if i.type == pafs.FileType.File}
+
+
+def test_a_writer_that_lost_a_race_uploads_nothing(s3_env):
+    bucket = s3_env.new_bucket()
+    layout = Layout(f"s3://{bucket}/smsc")
+    first, second = Warehouse(layout), Warehouse(layout)
+    with first.connect() as conn:
+        conn.execute("CREATE SCHEMA smsc; CREATE TABLE smsc.t AS SELECT 1 AS v")
+    with pytest.raises(WarehouseLockedError, match="replaced by another writer"):
+        with first.connect() as conn:
+            conn.execute("INSERT INTO smsc.t VALUES (2)")
+            with second.connect() as other:
+                other.execute("INSERT INTO smsc.t VALUES (3)")
+    with first.connect(read_only=True) as conn:
+        assert conn.execute("SELECT v FROM smsc.t ORDER BY v").fetchall() == [(1,), (3,)]
+    # The exported copy follows the uploaded warehouse.
+    exported = pq.read_table(arrow_file(layout.root / "t" / "data.parquet")).column("v").to_pylist()
+    assert sorted(exported) == [1, 3]
+
+
+def test_connect_on_a_local_data_dir(tmp_path):
+    from .pipeline_support import pipeline
+
+    account = SimulatedAccount(seed=13, messages_per_day=400)
+    with pipeline(tmp_path, account) as p:
+        p.run("2026-09-02", "2026-09-03")
+        truth = len(p.truth("2026-09-02")) + len(p.truth("2026-09-03"))
+    conn = smsc_dagster.connect(tmp_path / "data")
+    try:
+        assert conn.execute("SELECT count(*) FROM smsc.sms_history").fetchone()[0] == truth
+        assert conn.execute("SELECT sum(messages) FROM smsc.delivery_daily").fetchone()[0] == truth
+        assert conn.execute("SELECT sum(messages) FROM smsc.delivery_by_country").fetchone()[0] == truth
+    finally:
+        conn.close()
+    with pytest.raises(smsc_dagster.SMSCDataError, match="holds no smsc_dagster data"):
+        smsc_dagster.connect(tmp_path / "empty")

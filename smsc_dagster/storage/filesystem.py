@@ -190,12 +190,15 @@ class RemotePath:
     def is_file(self) -> bool:
         return self._info().type == pafs.FileType.File
 
-    def stat_mtime_size(self) -> tuple[float, int] | None:
-        """``(mtime, size)`` of the object, or ``None`` when there is none (to notice another writer)."""
-        info = self._info()
-        if info.type != pafs.FileType.File:
+    def version(self) -> str | None:
+        """The object's ETag (it changes with every upload, unlike its one-second ``Last-Modified``), or
+        ``None`` when there is no object: how a writer notices that another replaced it."""
+        try:
+            with self.fs.open_input_file(self.key) as handle:
+                tag = handle.metadata().get("ETag") or handle.metadata().get("etag")
+        except FileNotFoundError:
             return None
-        return (info.mtime.timestamp() if info.mtime else 0.0, info.size or 0)
+        return tag.decode() if isinstance(tag, bytes) else tag or ""
 
     def open(self, mode: str = "rb") -> Any:
         if mode in ("rb", "r"):

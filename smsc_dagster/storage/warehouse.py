@@ -172,7 +172,7 @@ class Warehouse:
         workdir = Path(tempfile.mkdtemp(prefix="smsc_warehouse_"))
         try:
             local = workdir / remote.name
-            before = remote.stat_mtime_size()
+            before = remote.version()
             if before is not None:
                 with remote.open("rb") as source, open(local, "wb") as target:
                     shutil.copyfileobj(source, target, 1 << 20)
@@ -185,7 +185,7 @@ class Warehouse:
                 exports = self._export_tables(conn, workdir)
             finally:
                 conn.close()
-            if remote.stat_mtime_size() != before:
+            if remote.version() != before:
                 raise WarehouseLockedError(
                     f"{WAREHOUSE_OBJECT} in the store was replaced by another writer while this step worked on "
                     f"its copy: this step's changes were not uploaded. Run every DuckDB writer in the "
@@ -563,11 +563,23 @@ class HistoryQueries:
                     return []
                 return conn.execute(sql.format(source=parquet_source([str(f) for f in readable], filename=True))).fetchall()
 
-    def duplicate_ids(self, limit: int = 5) -> list[tuple[int, int]]:
-        """``(int_id, copies)`` of ids stored more than once, most copies first."""
+    def duplicate_ids(self, limit: int = 5, *, buckets: int = 1) -> list[tuple[int, int]]:
+        """``(int_id, copies)`` of ids stored more than once, most copies first. ``buckets`` > 1: one GROUP BY
+        per hash bucket of ``int_id`` (the same answer; each holds 1/buckets of the ids, so the peak is smaller)."""
+        sql = "SELECT int_id, count(*) AS n FROM {source} WHERE %s GROUP BY int_id HAVING n > 1 ORDER BY n DESC, int_id LIMIT %d"
+        if buckets <= 1:
+            return self._query(sql % ("true", int(limit)))
+        found = []
+        for bucket in range(buckets):  # every copy of an id hashes alike (NULL too), so each bucket is whole
+            found += self._query(sql % (f"hash(int_id) % {int(buckets)} = {bucket}", int(limit)))
+        return sorted(found, key=lambda d: (-d[1], d[0] is None, d[0] or 0))[: int(limit)]
+
+    def id_ranges(self) -> list[tuple[str, int | None, int | None, int, int]]:
+        """``(partition, lowest int_id, highest int_id, rows, rows without an int_id)`` of each file with rows:
+        two files can share an ``int_id`` only where their ranges overlap."""
         return self._query(
-            "SELECT int_id, count(*) AS n FROM {source} GROUP BY int_id HAVING n > 1 ORDER BY n DESC, int_id LIMIT "
-            + str(int(limit))
+            "SELECT regexp_extract(filename, 'date=([0-9-]+)', 1) AS part, min(int_id), max(int_id), count(*), "
+            "count(*) FILTER (WHERE int_id IS NULL) FROM {source} GROUP BY part ORDER BY part"
         )
 
     def misfiled(self) -> list[tuple[str, int]]:
