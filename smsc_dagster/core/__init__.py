@@ -41,3 +41,4 @@ from smsc_dagster.core.errors import (
     SMSCResponseError as SMSCResponseError,
     SMSCUnavailableError as SMSCUnavailableError,
 )
+from smsc_dagster.core.response import digit_ints as digit_ints

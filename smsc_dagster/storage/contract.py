@@ -18,8 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from smsc_dagster.core import SMSCDataError
-from smsc_dagster.core.response import digit_ints
+from smsc_dagster.core import SMSCDataError, digit_ints
 
 COST_TYPE = pa.decimal128(18, 6)
 DELIVERED = (1, 2, 4)
