@@ -30,6 +30,7 @@ from smsc_dagster.storage import (
     rows_to_table,
 )
 
+from .checks import day_ranges
 from .progress import WalkProgress
 from .resource import SMSCResource
 from .translator import (
@@ -285,8 +286,10 @@ def build_delivery_assets(
         first, last = partition_days(context)
         with warehouse.connect() as conn:
             warehouse.refresh_views(conn)
-            per_day = warehouse.replace_delivery_daily(conn, channels, first, last)
-            figures = warehouse.day_figures(conn, channels, first, last)
+            per_day, figures = {}, {}
+            for lo, hi in warehouse.in_batches(conn, day_ranges(first, last)):  # a month at a time: the peak follows the batch
+                per_day |= warehouse.replace_delivery_daily(conn, channels, lo, hi)
+                figures |= warehouse.day_figures(conn, channels, lo, hi)
         for day in days_between(first, last):
             context.add_asset_metadata(
                 {"dagster/row_count": dg.MetadataValue.int(per_day[day]), **_figures_metadata(figures[day])},
@@ -357,7 +360,9 @@ def build_mart_assets(
         def _daily(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             first, last = partition_days(context)
             with warehouse.connect() as conn:
-                per_day = replace[table](conn, channels, first, last)
+                per_day = {}
+                for lo, hi in warehouse.in_batches(conn, day_ranges(first, last)):  # a month at a time: the peak follows the batch
+                    per_day |= replace[table](conn, channels, lo, hi)
             for day in days_between(first, last):
                 context.add_asset_metadata(
                     {"dagster/row_count": dg.MetadataValue.int(per_day.get(day, 0))}, partition_key=day.isoformat()

@@ -9,6 +9,12 @@
   memory-capped (DuckDB with a memory limit and a spill directory, one file at a time where possible).
 
 The questions themselves (SQL) belong to the warehouse; this module turns their answers into check results.
+
+A run check over a backfill asks its question a batch of at most :data:`RUN_BATCH_DAYS` partitions at a time
+and adds the answers up, so its peak memory follows the batch, not the range (a 200-day backfill peaks like
+a 50-day one). ``int_id_unique`` still finds an id stored in two partitions of different batches: two files
+can share an id only where their int_id ranges overlap, and overlapping files are never split between
+batches (the usual case, ids growing with time, makes every file its own range).
 """
 
 import datetime as dt
@@ -21,6 +27,60 @@ from smsc_dagster.core import Channel, days_between
 from smsc_dagster.storage import PAGING_COMPLETE, REQUIRED_COLUMNS, HistoryQueries, Layout, Warehouse, file_metadata
 
 AUDIT_PREFIX = "audit_"
+# A run's partitions are checked (and its per-day tables recomputed) this many days at a time.
+RUN_BATCH_DAYS = 31
+# int_id_unique groups at most this many ids in one GROUP BY (more: hash buckets of int_id, one at a time).
+RUN_BATCH_IDS = 250_000
+
+
+def day_batches(days: Sequence[dt.date], size: int | None = None) -> list[list[dt.date]]:
+    """``days`` in consecutive batches of at most ``size`` (default :data:`RUN_BATCH_DAYS`)."""
+    days, size = list(days), size or RUN_BATCH_DAYS
+    return [days[i : i + size] for i in range(0, len(days), size)]
+
+
+def day_ranges(first: dt.date, last: dt.date, size: int | None = None) -> list[tuple[dt.date, dt.date]]:
+    """``first``..``last`` as consecutive ``(first, last)`` ranges of at most ``size`` days."""
+    return [(batch[0], batch[-1]) for batch in day_batches(days_between(first, last), size)]
+
+
+def _by_copies(dupe: tuple) -> tuple:
+    """The order of :meth:`HistoryQueries.duplicate_ids`: most copies first, then int_id (NULL last)."""
+    return (-dupe[1], dupe[0] is None, dupe[0] or 0)
+
+
+def run_duplicate_ids(store, spill_dir, days: Sequence[dt.date], limit: int = 5) -> list[tuple[int | None, int]]:
+    """``(int_id, copies)`` of ids stored more than once in the partitions ``days`` (across partitions too),
+    most copies first — the answer of one GROUP BY over every file, asked in bounded batches.
+
+    The files' int_id ranges are read a batch at a time; sorted by their lowest id, the files are cut into
+    groups only between files whose ranges do not overlap (no id can be in both sides), each group at most
+    :data:`RUN_BATCH_DAYS` files and :data:`RUN_BATCH_IDS` rows unless its files overlap further; a larger
+    group is grouped one hash bucket of int_id at a time. NULL int_ids are counted across every file, as the
+    single GROUP BY would."""
+    ranges = [r for batch in day_batches(days) for r in HistoryQueries(store, spill_dir, batch).id_ranges()]
+    nulls = sum(r[4] for r in ranges)
+    groups: list[tuple[list[dt.date], int]] = []
+    members: list[dt.date] = []
+    rows, top = 0, None
+    for part, low, high, count, _ in sorted((r for r in ranges if r[1] is not None), key=lambda r: r[1]):
+        apart = top is None or low > top
+        if members and apart and (len(members) >= RUN_BATCH_DAYS or rows + count > RUN_BATCH_IDS):
+            groups.append((members, rows))
+            members, rows, top = [], 0, None
+        members.append(dt.date.fromisoformat(part))
+        rows += count
+        top = high if top is None else max(top, high)
+    if members:
+        groups.append((members, rows))
+    found = []
+    for group, rows in groups:
+        queries = HistoryQueries(store, spill_dir, sorted(group))
+        buckets = max(1, -(-rows // RUN_BATCH_IDS))
+        found += [d for d in queries.duplicate_ids(limit, buckets=buckets) if d[0] is not None]
+    if nulls > 1:
+        found.append((None, nulls))
+    return sorted(found, key=_by_copies)[:limit]
 
 
 def _partitioned_check(**kwargs):
@@ -66,6 +126,10 @@ def build_history_checks(
     def queries(days: list[dt.date] | None) -> HistoryQueries:
         return HistoryQueries(store, layout.spill_dir, days)
 
+    def _wanted(days: list[dt.date] | None) -> list[dt.date]:
+        """The run's days (every stored day for a check run without partitions), to ask in batches."""
+        return store.days() if days is None else days
+
     @_partitioned_check(
         asset=history_key,
         name="int_id_unique",
@@ -74,7 +138,7 @@ def build_history_checks(
     )
     def int_id_unique(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         days = _run_days(context)
-        dupes = queries(days).duplicate_ids()
+        dupes = run_duplicate_ids(store, layout.spill_dir, _wanted(days))
         return dg.AssetCheckResult(
             passed=not dupes,
             metadata={"duplicate_ids": len(dupes), "examples": str([d[0] for d in dupes]), **_scope(days)},
@@ -88,7 +152,7 @@ def build_history_checks(
     )
     def date_matches_partition(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         days = _run_days(context)
-        bad = queries(days).misfiled()
+        bad = [b for batch in day_batches(_wanted(days)) for b in queries(batch).misfiled()]
         return dg.AssetCheckResult(
             passed=not bad,
             metadata={
@@ -104,7 +168,11 @@ def build_history_checks(
     )
     def required_not_null(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         days = _run_days(context)
-        offenders = {c: n for c, n in queries(days).null_counts().items() if n}
+        counts: dict[str, int] = {}
+        for batch in day_batches(_wanted(days)):
+            for column, n in queries(batch).null_counts().items():
+                counts[column] = counts.get(column, 0) + n
+        offenders = {c: n for c, n in counts.items() if n}
         return dg.AssetCheckResult(
             passed=not offenders, metadata={"null_counts": str(offenders or "none"), **_scope(days)}
         )
@@ -145,13 +213,31 @@ def build_delivery_checks(
     )
     def reconciles_with_history(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
         days = _run_days(context)
-        mismatches, problem = warehouse.reconcile_delivery_daily(channels, days)
+        mismatches, problem = _reconcile_in_batches(warehouse, channels, days)
         metadata = {"mismatched_days": len(mismatches), "examples": str(mismatches[:5]), **_scope(days)}
         if problem:
             metadata["problem"] = problem
         return dg.AssetCheckResult(passed=not mismatches and not problem, metadata=metadata)
 
     return [reconciles_with_history]
+
+
+def _reconcile_in_batches(
+    warehouse: Warehouse, channels: Sequence[Channel], days: list[dt.date] | None
+) -> tuple[list[tuple], str | None]:
+    """:meth:`Warehouse.reconcile_delivery_daily` over a run's days, :data:`RUN_BATCH_DAYS` at a time: the same
+    mismatched days in the same order (each batch's come ordered by day; at most 20 in all), every problem named.
+    A row stored under another batch's day is counted with its file's batch, so its day still mismatches."""
+    if days is None:
+        return warehouse.reconcile_delivery_daily(channels)
+    mismatches: list[tuple] = []
+    problems: list[str] = []
+    for batch in day_batches(days):
+        found, problem = warehouse.reconcile_delivery_daily(channels, batch)
+        mismatches += found
+        if problem and problem not in problems:
+            problems.append(problem)
+    return mismatches[:20], "; ".join(problems) or None
 
 
 def build_rollup_checks(*, rollup_keys: dict[str, dg.AssetKey], layout: Layout) -> list[dg.AssetChecksDefinition]:

@@ -288,6 +288,20 @@ class Warehouse:
 
     # -- delivery tables --------------------------------------------------------------------------------
 
+    def in_batches(
+        self, conn: duckdb.DuckDBPyConnection, ranges: Sequence[tuple[dt.date, dt.date]]
+    ) -> Iterator[tuple[dt.date, dt.date]]:
+        """``ranges``, for a step that replaces a backfill's days through ``conn`` one range at a time: on one
+        DuckDB thread (a second keeps buffers of its own, which add up over a long range) and with a CHECKPOINT
+        between ranges, so the rows already replaced wait on disk, not in memory. The step's peak then follows
+        the range, not the backfill."""
+        conn.execute("SET threads = 1")
+        for i, (lo, hi) in enumerate(ranges):
+            yield lo, hi
+            if i + 1 < len(ranges):
+                conn.execute("CHECKPOINT")
+
+
     def _ensure_delivery_daily(self, conn: duckdb.DuckDBPyConnection) -> None:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
         conn.execute(f"CREATE TABLE IF NOT EXISTS {self.table('delivery_daily')} ({sql_columns(DELIVERY_COLUMNS)})")
