@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from smsc_dagster.orchestration import checks
-from smsc_dagster.storage import HistoryQueries, Layout
+from smsc_dagster.storage import HistoryQueries, Layout, by_copies
 from smsc_dagster.storage.partitions import file_metadata, write_table_atomic
 from smsc_dagster.testing import SimulatedAccount
 
@@ -50,7 +50,7 @@ def test_run_duplicates_in_batches_equal_one_group_by_over_every_file(tmp_path, 
     )
     days = [FIRST + dt.timedelta(days=i) for i in range(8)]
     whole = HistoryQueries(store, layout.spill_dir, days).duplicate_ids(limit=10)
-    assert sorted(whole, key=checks._by_copies) == whole
+    assert sorted(whole, key=by_copies) == whole
     assert {d[0] for d in whole} == {100, 201, 999, None}
     assert checks.run_duplicate_ids(store, layout.spill_dir, days, limit=10) == whole
     assert checks.run_duplicate_ids(store, layout.spill_dir, days) == whole[:5]

@@ -24,7 +24,15 @@ from collections.abc import Sequence
 import dagster as dg
 
 from smsc_dagster.core import Channel, days_between
-from smsc_dagster.storage import PAGING_COMPLETE, REQUIRED_COLUMNS, HistoryQueries, Layout, Warehouse, file_metadata
+from smsc_dagster.storage import (
+    PAGING_COMPLETE,
+    REQUIRED_COLUMNS,
+    HistoryQueries,
+    Layout,
+    Warehouse,
+    by_copies,
+    file_metadata,
+)
 
 AUDIT_PREFIX = "audit_"
 # A run's partitions are checked (and its per-day tables recomputed) this many days at a time.
@@ -42,11 +50,6 @@ def day_batches(days: Sequence[dt.date], size: int | None = None) -> list[list[d
 def day_ranges(first: dt.date, last: dt.date, size: int | None = None) -> list[tuple[dt.date, dt.date]]:
     """``first``..``last`` as consecutive ``(first, last)`` ranges of at most ``size`` days."""
     return [(batch[0], batch[-1]) for batch in day_batches(days_between(first, last), size)]
-
-
-def _by_copies(dupe: tuple) -> tuple:
-    """The order of :meth:`HistoryQueries.duplicate_ids`: most copies first, then int_id (NULL last)."""
-    return (-dupe[1], dupe[0] is None, dupe[0] or 0)
 
 
 def run_duplicate_ids(store, spill_dir, days: Sequence[dt.date], limit: int = 5) -> list[tuple[int | None, int]]:
@@ -80,7 +83,7 @@ def run_duplicate_ids(store, spill_dir, days: Sequence[dt.date], limit: int = 5)
         found += [d for d in queries.duplicate_ids(limit, buckets=buckets) if d[0] is not None]
     if nulls > 1:
         found.append((None, nulls))
-    return sorted(found, key=_by_copies)[:limit]
+    return sorted(found, key=by_copies)[:limit]
 
 
 def _partitioned_check(**kwargs):

@@ -37,6 +37,7 @@ from smsc_dagster.storage.warehouse import (
     HistoryQueries as HistoryQueries,
     Warehouse as Warehouse,
     WarehouseLockedError as WarehouseLockedError,
+    by_copies as by_copies,
     connect as connect,
 )
 from smsc_dagster.storage.filesystem import RemotePath as RemotePath, store_root as store_root

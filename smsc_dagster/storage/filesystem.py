@@ -47,13 +47,6 @@ _FILESYSTEMS: dict[tuple, pafs.FileSystem] = {}
 _LOCK = threading.Lock()
 
 
-def is_remote(location: object) -> bool:
-    """Whether ``location`` (a ``data_dir``) names an object store rather than a local folder."""
-    return isinstance(location, RemotePath) or (
-        isinstance(location, str) and location.split("://", 1)[0].lower() in REMOTE_SCHEMES and "://" in location
-    )
-
-
 def s3_filesystem() -> pafs.S3FileSystem:
     """An :class:`pyarrow.fs.S3FileSystem` configured from the usual AWS variables; one per setting, shared
     in the process.
@@ -151,9 +144,6 @@ class RemotePath:
     def __hash__(self) -> int:
         return hash(("RemotePath", self.key))
 
-    def __lt__(self, other: RemotePath) -> bool:
-        return self.key < other.key
-
     @property
     def name(self) -> str:
         return PurePosixPath(self.key).name
@@ -163,18 +153,8 @@ class RemotePath:
         return PurePosixPath(self.key).stem
 
     @property
-    def suffix(self) -> str:
-        return PurePosixPath(self.key).suffix
-
-    @property
     def parent(self) -> RemotePath:
         return RemotePath(self.fs, str(PurePosixPath(self.key).parent))
-
-    def resolve(self) -> RemotePath:
-        return self
-
-    def relative_to(self, other: RemotePath) -> PurePosixPath:
-        return PurePosixPath(self.key).relative_to(other.key)
 
     # -- I/O ------------------------------------------------------------------------------------------------
 
@@ -204,9 +184,7 @@ class RemotePath:
         if mode in ("rb", "r"):
             try:
                 return self.fs.open_input_file(self.key)
-            except FileNotFoundError:
-                raise
-            except OSError as exc:
+            except OSError as exc:  # a missing key, as the FileNotFoundError a local path would raise
                 if "not found" in str(exc).lower() or "nosuchkey" in str(exc).lower():
                     raise FileNotFoundError(str(self)) from None
                 raise
@@ -288,14 +266,6 @@ def remove_tree(path: StorePath) -> None:
         import shutil
 
         shutil.rmtree(path, ignore_errors=True)
-
-
-def fsync_file(handle: Any) -> None:
-    """``fsync`` a local file before it is moved into place (a remote object is durable once written)."""
-    fileno = getattr(handle, "fileno", None)
-    if fileno is not None:
-        handle.flush()
-        os.fsync(fileno())
 
 
 def attach(conn: Any, root: StorePath) -> None:

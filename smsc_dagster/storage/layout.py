@@ -107,11 +107,6 @@ class Layout:
     # -- paths ------------------------------------------------------------------------------------------
 
     @property
-    def remote(self) -> bool:
-        """Whether ``data_dir`` is in an object store (``s3://…``) rather than a local folder."""
-        return isinstance(self.data_dir, RemotePath)
-
-    @property
     def root(self) -> StorePath:
         """The folder of this account's tables, staging and manifest."""
         return self.data_dir / self.account if self.account else self.data_dir

@@ -20,7 +20,6 @@ import json
 import os
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 

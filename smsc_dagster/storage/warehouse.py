@@ -34,9 +34,9 @@ from smsc_dagster.core import CHANNELS, Channel, SMSCDataError, SMSCError, days_
 
 from .contract import DELIVERY_COLUMNS, REQUIRED_COLUMNS, sql_columns
 from .filesystem import RemotePath, StorePath, arrow_file, attach
-from .layout import ACCOUNT_RE, DEFAULT_SCHEMA, MANIFEST_FILE, UNION_SCHEMA, Layout
+from .layout import ACCOUNT_RE, DEFAULT_SCHEMA, MANIFEST_FILE, UNION_SCHEMA, WAREHOUSE_FILE, Layout
 from .marts import MEASURES as _MEASURES, SUMMED_MEASURES as _SUMMED_MEASURES, exact_ratio
-from .partitions import PAGING_COMPLETE, PartitionStore, file_metadata
+from .partitions import DATA_FILE, PAGING_COMPLETE, PartitionStore, file_metadata
 
 LOCK_RETRY_S = 120.0
 # The checks read Parquet in an in-memory DuckDB with this cap and a spill directory, so a GROUP BY over
@@ -95,8 +95,25 @@ def _locked_message(error: str, read_only: bool, waited_s: float) -> str:
     )
 
 
+def sql_string(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def sql_list(paths: Sequence[str]) -> str:
-    return "[" + ", ".join("'" + p.replace("'", "''") + "'" for p in paths) + "]"
+    return "[" + ", ".join(sql_string(p) for p in paths) + "]"
+
+
+def history_view_sql(name: str, store: PartitionStore) -> str:
+    """``CREATE OR REPLACE VIEW name`` over every committed partition file of ``store``."""
+    return (
+        f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM read_parquet({sql_string(store.glob)}, "
+        "hive_partitioning = false, union_by_name = true)"
+    )
+
+
+def by_copies(duplicate: tuple) -> tuple:
+    """The order of :meth:`HistoryQueries.duplicate_ids`: most copies first, then ``int_id`` (NULL last)."""
+    return (-duplicate[1], duplicate[0] is None, duplicate[0] or 0)
 
 
 def parquet_source(files: Sequence[str], *, filename: bool = False) -> str:
@@ -187,12 +204,12 @@ class Warehouse:
                 conn.close()
             if remote.version() != before:
                 raise WarehouseLockedError(
-                    f"{WAREHOUSE_OBJECT} in the store was replaced by another writer while this step worked on "
+                    f"{WAREHOUSE_FILE} in the store was replaced by another writer while this step worked on "
                     f"its copy: this step's changes were not uploaded. Run every DuckDB writer in the "
                     f"smsc_duckdb pool with a limit of 1 (on the Dagster instance every run shares), and re-run."
                 )
             for table, path in exports.items():
-                _upload(path, self.layout.root / table / "data.parquet")
+                _upload(path, self.layout.root / table / DATA_FILE)
             _upload(local, remote)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -206,7 +223,7 @@ class Warehouse:
         for table in tables:
             path = workdir / f"{table}.parquet"
             conn.execute(
-                f"COPY (SELECT * FROM {self.table(table)}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)"
+                f"COPY (SELECT * FROM {self.table(table)}) TO {sql_string(str(path))} (FORMAT parquet, COMPRESSION zstd)"
             )
             exports[table] = path
         return exports
@@ -235,10 +252,7 @@ class Warehouse:
         for channel in CHANNELS.values():
             store = self.layout.store(channel)
             if store.days():
-                conn.execute(
-                    f"CREATE OR REPLACE VIEW {self.table(channel.table)} AS "
-                    f"SELECT * FROM read_parquet('{store.glob}', hive_partitioning = false, union_by_name = true)"
-                )
+                conn.execute(history_view_sql(self.table(channel.table), store))
                 views.append(self.table(channel.table))
             else:
                 conn.execute(f"DROP VIEW IF EXISTS {self.table(channel.table)}")
@@ -520,9 +534,6 @@ class Warehouse:
         return mismatches, None
 
 
-WAREHOUSE_OBJECT = "warehouse.duckdb"
-
-
 def _upload(local: Path, target: StorePath) -> None:
     """Copy a local file to an object of the store (visible whole when the upload completes)."""
     with open(local, "rb") as source, target.open("wb") as sink:
@@ -586,7 +597,7 @@ class HistoryQueries:
         found = []
         for bucket in range(buckets):  # every copy of an id hashes alike (NULL too), so each bucket is whole
             found += self._query(sql % (f"hash(int_id) % {int(buckets)} = {bucket}", int(limit)))
-        return sorted(found, key=lambda d: (-d[1], d[0] is None, d[0] or 0))[: int(limit)]
+        return sorted(found, key=by_copies)[: int(limit)]
 
     def id_ranges(self) -> list[tuple[str, int | None, int | None, int, int]]:
         """``(partition, lowest int_id, highest int_id, rows, rows without an int_id)`` of each file with rows:
@@ -661,20 +672,17 @@ def connect(data_dir: str | os.PathLike[str] | RemotePath) -> duckdb.DuckDBPyCon
         layouts = _stored_accounts(root)
         if not layouts:
             raise SMSCDataError(f"{_display(root)} holds no smsc_dagster data (no {MANIFEST_FILE} and no history)")
-        local_warehouse = not isinstance(root, RemotePath) and (root / WAREHOUSE_OBJECT).exists()
+        warehouse_file = layouts[0].warehouse_path
+        local_warehouse = not isinstance(root, RemotePath) and warehouse_file.exists()
         if local_warehouse:
-            conn.execute(f"ATTACH {_sql_string(str(root / WAREHOUSE_OBJECT))} AS stored (READ_ONLY)")
+            conn.execute(f"ATTACH {sql_string(str(warehouse_file))} AS stored (READ_ONLY)")
+        history = {channel.table for channel in CHANNELS.values()}
         for layout in layouts:
-            warehouse = Warehouse(layout)
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {layout.schema}")
-            history = {channel.table for channel in CHANNELS.values()}
             for channel in CHANNELS.values():
                 store = layout.store(channel)
                 if store.days():
-                    conn.execute(
-                        f"CREATE VIEW {layout.table_name(channel.table)} AS SELECT * FROM read_parquet("
-                        f"{_sql_string(store.glob)}, hive_partitioning = false, union_by_name = true)"
-                    )
+                    conn.execute(history_view_sql(layout.table_name(channel.table), store))
             if local_warehouse:
                 tables = [t for (t,) in conn.execute(
                     "SELECT table_name FROM duckdb_tables() WHERE database_name = 'stored' AND schema_name = ? "
@@ -684,14 +692,14 @@ def connect(data_dir: str | os.PathLike[str] | RemotePath) -> duckdb.DuckDBPyCon
                     conn.execute(f"CREATE VIEW {layout.table_name(table)} AS SELECT * FROM stored.{layout.table_name(table)}")
             elif isinstance(root, RemotePath):
                 for folder in layout.root.iterdir():
-                    export = folder / "data.parquet"
+                    export = folder / DATA_FILE
                     if folder.name in history or folder.name.startswith((".", "_")) or not export.is_file():
                         continue
                     conn.execute(
                         f"CREATE VIEW {layout.table_name(folder.name)} AS SELECT * FROM read_parquet("
-                        f"{_sql_string(str(export))})"
+                        f"{sql_string(str(export))})"
                     )
-            warehouse.refresh_union_views(conn)
+        Warehouse(layouts[0]).refresh_union_views(conn)
     except BaseException:
         conn.close()
         raise
@@ -710,10 +718,6 @@ def _stored_accounts(root: StorePath) -> list[Layout]:
         if ACCOUNT_RE.fullmatch(name) and (folder / MANIFEST_FILE).exists():
             layouts.append(Layout(root, name))
     return layouts
-
-
-def _sql_string(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _display(root: StorePath) -> str:
