@@ -2,8 +2,8 @@
 
 Usage: ``python benchmarks/_ingest_worker.py '<json spec>'`` with ``mode`` one of
 
-* ``ours_bytes``: recorded response bytes → the client's parse (``parse_body``; ``decode_body`` +
-  ``parse_json_body`` in a package without it) → the client's row filter → rows_to_table →
+* ``ours_bytes``: recorded response bytes → the client's parse of a history page (``parse_history_body``;
+  ``parse_body``, or ``decode_body`` + ``parse_json_body``, in a package without it) → the client's row filter → rows_to_table →
   StagedIngest.add_page → commit (committed Parquet), exactly the history asset's sequence; run with
   ``PYTHONPATH`` at a baseline copy of the package it measures that copy;
 * ``pyarrow_json``: ``pyarrow.json.read_json`` of the same bodies as NDJSON (converted beforehand);
@@ -69,7 +69,11 @@ def ours_bytes(spec: dict) -> dict:
     from smsc_dagster.storage.partitions import PartitionStore, StagedIngest
 
     # What the client runs on a body: parse_body where it exists, else the two steps it replaced.
-    parse = getattr(response, "parse_body", None) or (lambda b, ct: response.parse_json_body(response.decode_body(b, ct)))
+    parse = (
+        getattr(response, "parse_history_body", None)
+        or getattr(response, "parse_body", None)
+        or (lambda b, ct: response.parse_json_body(response.decode_body(b, ct)))
+    )
 
     bodies = pickle.loads(Path(spec["bodies"]).read_bytes())
     window = (dt.date.fromisoformat(spec["api_start"]), dt.date.fromisoformat(spec["api_end"]))
@@ -98,7 +102,7 @@ def ours_bytes(spec: dict) -> dict:
                 data = []
             t1 = clock()
             rows, repeated, smallest = client._new_rows(data, prev_id, number)
-            rows = rows + repeated
+            rows = rows + repeated if repeated else rows  # as the history asset does
             last = len(data) < PAGE
             cursor = (window[0] - dt.timedelta(days=1), None) if last else (window[1], smallest)
             t2 = clock()

@@ -41,4 +41,9 @@ from smsc_dagster.core.errors import (
     SMSCResponseError as SMSCResponseError,
     SMSCUnavailableError as SMSCUnavailableError,
 )
-from smsc_dagster.core.response import digit_ints as digit_ints
+from smsc_dagster.core.response import (
+    HISTORY_FIELDS as HISTORY_FIELDS,
+    RawRows as RawRows,
+    digit_ints as digit_ints,
+    parse_history_body as parse_history_body,
+)

@@ -9,7 +9,7 @@ import datetime as dt
 import ipaddress
 import logging
 import operator
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
@@ -29,7 +29,7 @@ from .errors import (
     SMSCResponseError,
     SMSCUnavailableError,
 )
-from .response import digit_ints, excerpt, int_id_of, parse_body
+from .response import RawRows, digit_ints, excerpt, int_id_of, parse_body, parse_history_body
 
 PAGE_SIZE = 1000
 # Waits between attempts after a transport fault (connection, timeout, 5xx, garbled body), and after error 9.
@@ -58,7 +58,9 @@ class HistoryPage:
     """One response of the history endpoint.
 
     Attributes:
-        rows: the raw rows as SMSC sent them (``int_id`` as number or string, ``cost`` as string...), each
+        rows: the raw rows as SMSC sent them (``int_id`` as number or string, ``cost`` as string...): a list of
+            dicts, or for the common page a :class:`~smsc_dagster.core.response.RawRows` (the same dicts, parsed
+            when first read; the history asset converts its column texts instead), each
             ``int_id`` once per walk: the rows older than the cursor; of copies within the page, the one with
             the newest ``last_timestamp``.
         window: the ``(start, end)`` dates of the request, in the API's time zone.
@@ -72,7 +74,7 @@ class HistoryPage:
             version of a row already yielded; a store that keeps the newest version takes them too.
     """
 
-    rows: list[dict[str, Any]]
+    rows: Sequence[dict[str, Any]]
     window: tuple[dt.date, dt.date]
     number: int
     prev_id: int | None
@@ -254,12 +256,12 @@ class SMSCClient:
                 params["prev_id"] = prev_id
             before = self.stats.requests
             try:
-                data = self._call("/sys/get.php", params, budgeted=True)
+                data = self._call("/sys/get.php", params, budgeted=True, parse=parse_history_body)
             except SMSCError as exc:
                 if exc.code != 3:
                     raise
                 data = []  # error 3 "message not found": on history, simply no (more) rows
-            if not isinstance(data, list):
+            if not isinstance(data, (list, RawRows)):
                 raise SMSCResponseError(
                     f"history page {number} for {params['start']}-{params['end']} is a JSON "
                     f"{type(data).__name__}, not a list of rows"
@@ -289,14 +291,15 @@ class SMSCClient:
 
     def _new_rows(
         self, data: list[Any], prev_id: int | None, number: int
-    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int | None]:
+    ) -> tuple[Sequence[dict[str, Any]], list[dict[str, Any]], int | None]:
         """The page's rows older than the cursor (each ``int_id`` once, its newest copy), the other copies,
         and the smallest ``int_id`` among the new rows."""
-        ids = _plain_int_ids(data)
+        ids = data.int_ids() if isinstance(data, RawRows) else _plain_int_ids(data)
         if ids is not None and (not ids or ((prev_id is None or ids[0] < prev_id) and _descending(ids))):
             # The common page: every int_id a plain number or digit string, each below the cursor, newest
             # first and none twice. The loop below would keep every row in order and repeat none.
-            return data if type(data) is list else list(data), [], ids[-1] if ids else None
+            return data if type(data) in (list, RawRows) else list(data), [], ids[-1] if ids else None
+        data = data.rows if isinstance(data, RawRows) else data
         rows: list[dict[str, Any]] = []
         repeated: list[dict[str, Any]] = []
         position: dict[int, int] = {}  # int_id -> index in rows
@@ -337,8 +340,10 @@ class SMSCClient:
             return {"apikey": self._api_key}
         return {"login": self.login or "", "psw": self._password or ""}
 
-    def _call(self, path: str, params: dict[str, Any], *, budgeted: bool) -> Any:
-        """POST one API call, retrying transient failures; returns the parsed JSON."""
+    def _call(
+        self, path: str, params: dict[str, Any], *, budgeted: bool, parse: Callable[..., Any] = parse_body
+    ) -> Any:
+        """POST one API call, retrying transient failures; returns the JSON parsed by ``parse``."""
         fingerprint = f"{path}?" + "&".join(f"{k}={params[k]}" for k in sorted(params))
         attempts = 0
         rate_limited = 0
@@ -354,7 +359,7 @@ class SMSCClient:
             use_backup = False
             wait = self._backoff(attempts)
             try:
-                return self._post(url, params)
+                return self._post(url, params, parse)
             except SMSCRateLimitError as exc:
                 rate_limited += 1
                 wait = min(RATE_LIMIT_BASE_S * 2 ** (rate_limited - 1), RATE_LIMIT_CAP_S)
@@ -394,7 +399,7 @@ class SMSCClient:
     def _backoff(self, attempt: int) -> float:
         return min(RETRY_BASE_S * 2 ** (attempt - 1), RETRY_CAP_S)
 
-    def _post(self, url: str, params: dict[str, Any]) -> Any:
+    def _post(self, url: str, params: dict[str, Any], parse: Callable[..., Any]) -> Any:
         body = {**params, **self._auth(), "fmt": 3, "charset": "utf-8"}
         response = self.session.post(url, data=body, timeout=self.timeout_s)
         try:
@@ -409,7 +414,7 @@ class SMSCClient:
                     excerpt=shown,
                     retryable=False,
                 )
-            return parse_body(response.content, response.headers.get("Content-Type"), self._secrets)
+            return parse(response.content, response.headers.get("Content-Type"), self._secrets)
         finally:
             response.close()
 

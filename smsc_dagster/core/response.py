@@ -11,10 +11,12 @@ import codecs
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, quote_plus
+
+import msgspec
 
 from .errors import ERROR_CLASSES, SMSCError, SMSCResponseError
 
@@ -243,3 +245,109 @@ def int_id_of(row: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
+
+
+# -- history pages read column by column -----------------------------------------------------------------
+
+#: The fields of a history row SMSC documents (see the API reference); any other is an unknown field.
+HISTORY_FIELDS: tuple[str, ...] = (
+    "int_id", "id", "phone", "sender_id", "message", "status", "status_name", "err", "type", "format",
+    "sms_cnt", "cost", "mccmnc", "country", "operator", "region", "crc",
+    "send_timestamp", "last_timestamp", "send_date", "last_date",
+)  # fmt: skip
+_NULL = msgspec.Raw(b"null")
+# A row holding only documented fields, each kept as its JSON text (a slice of the body: no Python value is
+# built); any other key makes the decoder refuse the page, which then goes the standard way.
+_RawRow = msgspec.defstruct(
+    "_RawRow",
+    [(name, msgspec.Raw, _NULL) for name in HISTORY_FIELDS],
+    forbid_unknown_fields=True,
+    gc=False,
+)
+_RAW_PAGE = msgspec.json.Decoder(list[_RawRow])
+_astuple = msgspec.structs.astuple
+_UTF8 = "application/json; charset=utf-8"
+
+
+class RawRows(Sequence[dict[str, Any]]):
+    """A history page whose rows hold documented fields only, kept as the JSON text of every value.
+
+    :attr:`chunks` holds, for each of :data:`HISTORY_FIELDS` in order, every row's JSON text of that field,
+    one a line (``null`` where a row has none): what :func:`smsc_dagster.storage.contract.rows_to_table` types
+    column by column without building a Python object per value. As a sequence it is the rows as dicts,
+    parsed from the body the first time they are asked for: exactly what :func:`parse_body` returns (or
+    raises: the texts are not proven UTF-8 until then, or until they are typed).
+    """
+
+    __slots__ = ("_body", "_count", "_rows", "chunks")
+
+    def __init__(self, body: bytes, count: int, chunks: tuple[bytes, ...]) -> None:
+        self._body = body  # UTF-8
+        self._count = count
+        self._rows: list[dict[str, Any]] | None = None
+        self.chunks = chunks
+
+    def text(self, name: str) -> bytes:
+        """Every row's JSON text of field ``name``, one a line."""
+        return self.chunks[HISTORY_FIELDS.index(name)]
+
+    def int_ids(self) -> list[int] | None:
+        """Every row's ``int_id`` when each is a JSON number or a string of ASCII digits (what
+        :func:`int_id_of` reads the same way), else ``None``."""
+        digits = self.text("int_id").replace(b'"', b"")
+        if not digits.replace(b"\n", b"").isdigit() or b"\n\n" in digits or digits[:1] == b"\n" or digits[-1:] == b"\n":
+            return None  # a null, an empty string, a sign, a fraction...
+        return list(map(int, digits.split(b"\n")))
+
+    @property
+    def rows(self) -> list[dict[str, Any]]:
+        """The rows as dicts: :func:`parse_body` of the body, parsed on first use."""
+        if self._rows is None:
+            self._rows = parse_body(self._body, _UTF8)
+        return self._rows
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index):  # type: ignore[no-untyped-def, override]
+        return self.rows[index]
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.rows)
+
+    def __eq__(self, other: object) -> bool:
+        return self.rows == (other.rows if isinstance(other, RawRows) else other)
+
+    def __add__(self, other: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+        return self.rows + list(other)
+
+    def __repr__(self) -> str:
+        return f"RawRows({self._count} rows)"
+
+
+def parse_history_body(body: bytes, content_type: str | None, secrets: Iterable[str | None] = ()) -> Any:
+    """:func:`parse_body` for a history page: a JSON array of rows with documented fields only comes back as
+    :class:`RawRows` (the same rows, read column by column); anything else as :func:`parse_body` returns or
+    raises it.
+
+    The page is read by msgspec with every field kept as its JSON text, in the body's charset converted to
+    UTF-8 first when it is another ASCII-compatible one. A body msgspec refuses (malformed JSON, a row that
+    is not an object, an unknown field, lone surrogates...) takes :func:`parse_body`, which decides as before.
+    """
+    if body[:1] != b"[":
+        return parse_body(body, content_type, secrets)
+    charset = charset_of(content_type)
+    if charset not in _ASCII_COMPATIBLE:
+        return parse_body(body, content_type, secrets)
+    try:
+        utf8 = body if charset == "utf-8" else body.decode(charset).encode("utf-8")
+        rows = _RAW_PAGE.decode(utf8)
+    except (msgspec.DecodeError, UnicodeError):
+        return parse_body(body, content_type, secrets)
+    if not rows:
+        return rows
+    # Field by field, one value a line: a JSON text has no raw line break outside a string and none inside
+    # one (only a nested value spread over lines, never a documented field's, adds lines: see rows_to_table).
+    return RawRows(utf8, len(rows), tuple(map(b"\n".join, zip(*map(_astuple, rows)))))
+
+

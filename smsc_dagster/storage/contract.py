@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from smsc_dagster.core import SMSCDataError, digit_ints
+from smsc_dagster.core import HISTORY_FIELDS, RawRows, SMSCDataError, digit_ints
 
 COST_TYPE = pa.decimal128(18, 6)
 DELIVERED = (1, 2, 4)
@@ -83,11 +84,9 @@ REQUIRED_COLUMNS = tuple(c.name for c in HISTORY_COLUMNS if c.required)
 # Raw fields the contract maps (the *_date strings are the same instants as the timestamps, in server time).
 _STRING_FIELDS = ("id", "phone", "sender_id", "message", "status_name", "mccmnc", "country", "operator", "region", "crc")
 _CODE_FIELDS = ("type", "format", "status", "err", "sms_cnt")
-KNOWN_RAW_FIELDS = frozenset(
-    _STRING_FIELDS
-    + _CODE_FIELDS
-    + ("int_id", "cost", "send_timestamp", "last_timestamp", "send_date", "last_date")
-)
+_INT64_FIELDS = ("int_id", "send_timestamp", "last_timestamp")
+KNOWN_RAW_FIELDS = frozenset(HISTORY_FIELDS)
+assert KNOWN_RAW_FIELDS == frozenset(_STRING_FIELDS + _CODE_FIELDS + _INT64_FIELDS + ("cost", "send_date", "last_date"))
 
 
 class RowContractError(SMSCDataError):
@@ -197,39 +196,145 @@ def rows_to_table(
     deduplicated or filed into its day. ``last_timestamp`` 0 or empty means "no status change yet": NULL.
     """
     n = len(rows)
-    # Rows that are all plain dicts (what the client's parse gives) have each field read with a C-level getter;
-    # when every row also has the same keys in the same order (every page a server sends), all of them at once.
-    plain = bool(rows) and set(map(type, rows)) == {dict}
-    fields = _fields_by_key(rows) if plain else None
-    plain = fields if fields is not None else plain
+    # A page read column by column (RawRows): every field whose JSON texts convert exactly is typed from them;
+    # any other field (and every field of other rows) is read from the parsed rows, as below.
+    typed = _typed_texts(rows) if isinstance(rows, RawRows) else {}
+    plain: Any = False
+    fields = None
+    if len(typed) < len(_TYPED_FIELDS):
+        rows = rows.rows if isinstance(rows, RawRows) else rows
+        # Rows that are all plain dicts (what the client's parse gives) have each field read with a C-level
+        # getter; when every row also has the same keys in the same order (every page a server sends), all of
+        # them at once.
+        plain = bool(rows) and set(map(type, rows)) == {dict}
+        fields = _fields_by_key(rows) if plain else None
+        plain = fields if fields is not None else plain
     columns: dict[str, pa.Array] = {}
-    columns["int_id"] = _int_column(rows, "int_id", pa.int64(), required=True, plain=plain)
-    send_ts = _int_column(rows, "send_timestamp", pa.int64(), required=True, plain=plain)
+
+    def typed_or(name: str, convert: Any, *args: Any, **kwargs: Any) -> pa.Array:
+        array = typed.get(name)
+        return array if array is not None else convert(rows, name, *args, plain=plain, **kwargs)
+
+    columns["int_id"] = typed_or("int_id", _int_column, pa.int64(), required=True)
+    send_ts = typed_or("send_timestamp", _int_column, pa.int64(), required=True)
     _check_unix_time(send_ts, rows, "send_timestamp", columns["int_id"])
-    last_ts = _int_column(rows, "last_timestamp", pa.int64(), plain=plain)
+    last_ts = typed_or("last_timestamp", _int_column, pa.int64())
     if last_ts.null_count < len(last_ts) and pc.any(pc.equal(last_ts, 0)).as_py():
         last_ts = pc.if_else(pc.equal(last_ts, 0), pa.scalar(None, pa.int64()), last_ts)
     _check_unix_time(last_ts, rows, "last_timestamp", columns["int_id"])
     columns["channel"] = _constant_column(channel, pa.string(), n)
     for name in _STRING_FIELDS:
-        columns[name] = _string_column(rows, name, plain=plain)
+        columns[name] = typed_or(name, _string_column)
     for name in _CODE_FIELDS:
-        columns[name] = _int_column(rows, name, pa.int32(), plain=plain)
+        columns[name] = typed_or(name, _int_column, pa.int32())
     columns["status_class"] = _status_classes(columns["status"])
-    columns["cost"] = _cost_column(rows, columns["int_id"], plain=plain)
+    columns["cost"] = typed["cost"] if "cost" in typed else _cost_column(rows, columns["int_id"], plain=plain)
     columns["currency"] = _constant_column(currency, pa.string(), n)
     columns["sent_at"] = _epoch_seconds(send_ts)
     columns["status_changed_at"] = _epoch_seconds(last_ts)
     columns["date"] = local_dates(columns["sent_at"], timezone)
     columns["fetched_at"] = _constant_column(fetched_at, pa.timestamp("us", tz="UTC"), n)
     # Any key outside the contract on any row (one set union instead of a set difference per row).
-    if fields is not None:
+    if isinstance(rows, RawRows):
+        keys = set()  # it holds documented fields only
+    elif fields is not None:
         keys = set(fields)
     else:
         keys = set().union(*map(dict.keys, rows)) if plain else set().union(*(row.keys() for row in rows))
     has_extra = bool(keys - KNOWN_RAW_FIELDS)
     columns["extra"] = pa.array([_extra_json(row) for row in rows], pa.string()) if has_extra else pa.nulls(n, pa.string())
     return pa.Table.from_arrays([columns[c.name] for c in HISTORY_COLUMNS], schema=HISTORY_SCHEMA)
+
+
+# The JSON text of an integer int() reads the same from the value the text stands for: a JSON number (no
+# leading zeros, no fraction or exponent) or a string of ASCII digits ("09" is 9).
+_JSON_INTEGER = r'^(?:-?[0-9]+|"[0-9]+")$'
+# The JSON text of a number whose text is the string _string_column makes of it (str() of the int): an integer
+# other than -0. A string without a backslash is its bytes between the quotes.
+_JSON_NUMBER_TEXT = r"^(?:-?[1-9][0-9]*|0)$"
+_TYPED_FIELDS = _INT64_FIELDS + _STRING_FIELDS + _CODE_FIELDS + ("cost",)
+
+
+def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
+    """The columns of every field of ``rows`` whose JSON texts convert exactly as the per-value conversion
+    would convert the parsed values — integers from numbers and digit strings, strings from strings (those
+    with escapes parsed one by one) and from integers, costs from decimal strings — typed from the texts by
+    Arrow, no Python object a value. A field with any other text (a float, a sign in a string, a value beyond
+    its type, a missing required value...) is left out, for the caller to convert from the parsed rows."""
+    n = len(rows)
+    # Each field's texts split at the line breaks: one more line than a field has values means a nested value
+    # spread over lines (never a documented field's), and the page is read the standard way. Casting the
+    # texts proves them UTF-8; a page that is not is read the standard way too (which refuses it).
+    lines = pc.split_pattern(pa.array(rows.chunks, pa.binary()), "\n")
+    if pc.any(pc.not_equal(pc.list_value_length(lines), n)).as_py():
+        return {}
+    try:
+        texts = lines.values.cast(pa.string())
+    except pa.ArrowInvalid:
+        return {}
+    # The texts of every field at once: nulls, which are strings, and the values without their quotes (a
+    # string without a backslash is its bytes between the quotes; fields with escapes are seen to below).
+    is_null = pc.equal(texts, "null")
+    quoted = pc.starts_with(texts, '"')
+    shape = (len(HISTORY_FIELDS), n)
+    nulls = is_null.to_numpy(zero_copy_only=False).reshape(shape).sum(axis=1)
+    strings = quoted.to_numpy(zero_copy_only=False).reshape(shape).sum(axis=1)
+    typed: dict[str, pa.Array] = {}
+    for index, name in enumerate(HISTORY_FIELDS):
+        start = index * n
+        text = texts.slice(start, n)
+        if strings[index] == n:  # every value a string: its bytes between the quotes
+            column = pc.binary_slice(text.view(pa.binary()), 1, -1).view(pa.string())  # still UTF-8: ASCII cut
+        elif strings[index]:  # strings and numbers (or nulls)
+            column = pc.replace_substring(text, '"', "")
+        else:
+            column = text
+        if nulls[index]:
+            column = pc.if_else(is_null.slice(start, n), pa.scalar(None, pa.string()), column)
+        try:
+            if name in _INT64_FIELDS or name in _CODE_FIELDS:
+                # Numbers are proven integers by the cast itself (a fraction, an exponent, true... fail it);
+                # strings must be ASCII digits (" 5", "+5", "" are the per-value path's to judge).
+                if b"\\" in rows.chunks[index] or (strings[index] and not _all_match(text, _JSON_INTEGER, is_null.slice(start, n))):
+                    continue
+                column = column.cast(pa.int64() if name in _INT64_FIELDS else pa.int32())
+                if column.null_count and name in ("int_id", "send_timestamp"):
+                    continue  # a required value missing: the per-value path names the row
+            elif name in _STRING_FIELDS:
+                if strings[index] + nulls[index] < n and not _all_match(
+                    text, _JSON_NUMBER_TEXT, pc.or_(is_null.slice(start, n), quoted.slice(start, n))
+                ):
+                    continue  # a number that is not a plain integer (1.5, -0), true, an object...
+                if b"\\" in rows.chunks[index]:  # a quote, a line break in a message: those few strings parsed alone
+                    escaped = pc.match_substring(text, "\\")
+                    parsed = _escaped_strings(text.filter(escaped))
+                    if parsed is None:
+                        continue
+                    column = pc.replace_with_mask(column, escaped, parsed)
+            elif name == "cost":
+                if b"\\" in rows.chunks[index] or strings[index] + nulls[index] < n:
+                    continue  # numbers are the per-value path's (it reads floats by their shortest repr)
+                column = column.cast(COST_TYPE)  # the cast the per-value path tries first on decimal strings
+            else:
+                continue  # send_date, last_date: not kept
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # not that type, or beyond it
+            continue
+        typed[name] = column
+    return typed
+
+
+def _all_match(texts: pa.StringArray, pattern: str, exempt: pa.BooleanArray) -> bool:
+    """Whether every text matches ``pattern`` (anchored) where ``exempt`` is false."""
+    return bool(pc.all(pc.or_(exempt, pc.match_substring_regex(texts, pattern)), skip_nulls=False).as_py())
+
+
+def _escaped_strings(texts: pa.StringArray) -> pa.StringArray | None:
+    """The values of JSON string texts, parsed one by one (``None`` when any is not a string)."""
+    try:
+        values = [msgspec.json.decode(text) for text in texts.to_pylist()]
+    except msgspec.DecodeError:  # not a JSON text (a nested value spread over lines...)
+        return None
+    return pa.array(values, pa.string()) if set(map(type, values)) == {str} else None
 
 
 def _constant_column(value: Any, type_: pa.DataType, n: int) -> pa.Array:
