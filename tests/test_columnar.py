@@ -363,12 +363,12 @@ def test_a_resume_reads_back_every_staged_file_and_starts_over_when_one_is_damag
     assert intact.resume_point() == (dt.date(2026, 10, 3), 6) and intact.restart_reason is None
 
     # A page file written after the last saved state (the run died before saving it) is removed on resume.
-    orphan = ingest.dir / "date=2026-10-02" / "page-000003.parquet"
-    orphan.write_bytes((ingest.dir / "date=2026-10-02" / "page-000002.parquet").read_bytes())
+    orphan = ingest.dir / "date=2026-10-02" / "page-000003.arrow"
+    orphan.write_bytes((ingest.dir / "date=2026-10-02" / "page-000002.arrow").read_bytes())
     assert make().resume_point() == (dt.date(2026, 10, 3), 6) and not orphan.exists()
 
     # A listed file cut short (a power failure before it reached the disk): the walk starts over.
-    page = ingest.dir / "date=2026-10-02" / "page-000002.parquet"
+    page = ingest.dir / "date=2026-10-02" / "page-000002.arrow"
     page.write_bytes(page.read_bytes()[:-40])
     damaged = make()
     assert damaged.resume_point() is None
@@ -407,7 +407,7 @@ def test_staged_page_files_carry_page_checksums_and_committed_ones_too(tmp_path)
     ingest = StagedIngest(store, dt.date(2026, 10, 3), dt.date(2026, 10, 3), "UTC", signature={})
     ingest.resume_point()
     stage(ingest, (dt.date(2026, 10, 3), 8), row(9, at(3, 20)), row(8, at(3, 9)))
-    page = ingest.dir / "date=2026-10-03" / "page-000001.parquet"
+    page = ingest.dir / "date=2026-10-03" / "page-000001.arrow"
     data = bytearray(page.read_bytes())
     data[len(data) // 3] ^= 0xFF  # one flipped bit in a data page
     page.write_bytes(bytes(data))

@@ -36,12 +36,12 @@ def test_a_day_is_consolidated_once_the_cursor_has_passed_it_and_committed_at_th
     day = lambda d: ingest.dir / f"date=2026-10-0{d}"  # noqa: E731
 
     add(ingest, (dt.date(2026, 10, 3), 8), row(9, at(3, 20)), row(8, at(3, 9)))
-    assert sorted(p.name for p in day(3).iterdir()) == ["page-000001.parquet"]  # day 3 may still grow
+    assert sorted(p.name for p in day(3).iterdir()) == ["page-000001.arrow"]  # day 3 may still grow
 
     add(ingest, (dt.date(2026, 10, 3), 6), row(7, at(3, 1)), row(6, at(2, 23)))
     assert sorted(p.name for p in day(3).iterdir()) == ["data.parquet"]  # passed: one file, pages gone
     assert pq.read_table(day(3) / "data.parquet").column("int_id").to_pylist() == [9, 8, 7]
-    assert sorted(p.name for p in day(2).iterdir()) == ["page-000002.parquet"]
+    assert sorted(p.name for p in day(2).iterdir()) == ["page-000002.arrow"]
     assert store.days() == []  # nothing is visible to readers before the walk is complete
 
     add(ingest, (dt.date(2026, 9, 30), None), row(5, at(1, 12)))

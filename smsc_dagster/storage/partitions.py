@@ -19,13 +19,16 @@ import datetime as dt
 import json
 import os
 import uuid
-from dataclasses import dataclass
+import zlib
+from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.ipc  # noqa: F401  (pa.ipc)
 import pyarrow.parquet as pq
+from tabulate import tabulate
 
 from smsc_dagster.core import SMSCDataError, day_bounds, days_between
 
@@ -43,16 +46,10 @@ COMMITTED_WRITE_OPTIONS: dict[str, Any] = {
     "write_page_checksum": True,
     "use_dictionary": [name for name in HISTORY_SCHEMA.names if name not in _UNIQUE_COLUMNS],
 }
-# Staged page files live minutes, are read back at most once and by nobody else: plain, uncompressed, without
-# statistics they are written several times as fast as a committed partition, and page checksums let a
-# resumed run tell a file a power failure cut short from a whole one (staged files get no fsync, see
-# StagedIngest). A day's consolidated staged file is written like a committed partition already.
-STAGING_WRITE_OPTIONS: dict[str, Any] = {
-    "compression": "none",
-    "use_dictionary": False,
-    "write_statistics": False,
-    "write_page_checksum": True,
-}
+# Staged page files live minutes, are read back at most once and by nobody else: Arrow IPC files (the page's
+# buffers as they are, several times as fast to write as any Parquet), each with its CRC-32 in the staging
+# state, so a resumed run tells a file a power failure cut short from a whole one (staged files get no fsync,
+# see StagedIngest). A day's consolidated staged file is written like a committed partition already.
 # Written into each file's Parquet key-value metadata: how the partition was produced.
 META_KEY = b"smsc_dagster"
 # The file-metadata flag of a partition written by a paging walk that reached the end of its range.
@@ -68,19 +65,16 @@ def write_table_atomic(
     path: StorePath,
     metadata: dict[str, Any] | None = None,
     *,
-    staging: bool = False,
-    sync: bool | None = None,
+    sync: bool = True,
 ) -> None:
-    """Write ``table`` to ``path`` through a hidden temporary file and an atomic rename (a ``staging`` file
-    with :data:`STAGING_WRITE_OPTIONS`, anything else as a committed partition: zstd, with statistics),
-    fsynced before the rename unless ``sync`` is false (by default staged files are not, see
-    :class:`StagedIngest`)."""
+    """Write ``table`` to ``path`` as a committed partition (zstd, with statistics and page checksums) through
+    a hidden temporary file and an atomic rename, fsynced before the rename unless ``sync`` is false."""
     if metadata is not None:
         table = table.replace_schema_metadata({**(table.schema.metadata or {}), META_KEY: json.dumps(metadata)})
     # Encoded in memory and written with one call: a third faster than Arrow opening the file itself.
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **(STAGING_WRITE_OPTIONS if staging else COMMITTED_WRITE_OPTIONS))
-    _write_bytes_atomic(sink.getvalue(), path, sync=not staging if sync is None else sync)
+    pq.write_table(table, sink, **COMMITTED_WRITE_OPTIONS)
+    _write_bytes_atomic(sink.getvalue(), path, sync=sync)
 
 
 def _write_bytes_atomic(data: Any, path: StorePath, *, sync: bool) -> None:
@@ -138,13 +132,24 @@ def replace_file_metadata(path: StorePath, metadata: dict[str, Any]) -> bool:
     return True
 
 
-def _write_staged_page(table: pa.Table, path: StorePath) -> None:
-    """A staged page file, written in place (see :meth:`StagedIngest.add_page`)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_staged_page(table: pa.Table, path: StorePath) -> int:
+    """A staged page file, written in place (see :meth:`StagedIngest.add_page`): the page's Arrow IPC file,
+    whose CRC-32 it returns (the state records it, so a resumed run can tell a damaged file from a whole one)."""
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, **STAGING_WRITE_OPTIONS)
+    with pa.ipc.new_file(sink, table.schema) as writer:
+        writer.write_table(table)
+    data = sink.getvalue()
     with path.open("wb") as handle:
-        handle.write(sink.getvalue())
+        handle.write(data)
+    return zlib.crc32(data)
+
+
+def _read_staged_page(path: StorePath, checksum: int | None = None) -> pa.Table:
+    """A staged page file's rows; raises :class:`OSError` when ``checksum`` is given and the file's differs."""
+    data = path.read_bytes()
+    if checksum is not None and zlib.crc32(data) != checksum:
+        raise OSError(f"{path.name}: checksum mismatch")
+    return pa.ipc.open_file(pa.BufferReader(data)).read_all()
 
 
 def file_metadata(path: StorePath) -> dict[str, Any]:
@@ -310,6 +315,7 @@ class StagedIngest:
         # Each day consolidated by this process: its stats and oldest fetch, so the commit reads nothing back.
         self._summaries: dict[dt.date, tuple[DayStats, float | None]] = {}
         self._page_seq = 0
+        self._made_dirs: set[dt.date] = set()
         #: Why :meth:`resume_point` could not trust what an interrupted run left behind (``None``: it could,
         #: or there was nothing); the walk then starts over.
         self.restart_reason: str | None = None
@@ -359,7 +365,11 @@ class StagedIngest:
         staged: dict[dt.date, _StagedDay] = {}
         for key, entry in saved["staged"].items():
             day = dt.date.fromisoformat(key)
-            listed = _StagedDay(entry.get("data"), {int(seq): int(rows) for seq, rows in entry.get("pages", {}).items()})
+            listed = _StagedDay(
+                entry.get("data"),
+                {int(seq): int(rows) for seq, rows in entry.get("pages", {}).items()},
+                {int(seq): int(crc) for seq, crc in entry.get("checksums", {}).items()},
+            )
             data_path = self._data_path(day)
             if committing and not data_path.exists():
                 listed = _StagedDay(None, {})  # moved into place by the interrupted commit
@@ -376,11 +386,20 @@ class StagedIngest:
         return staged
 
     def _intact(self, day: dt.date, listed: _StagedDay) -> bool:
-        """Whether every file ``listed`` for ``day`` exists, reads whole and holds the listed rows."""
-        files = [(self._page_path(day, seq), rows) for seq, rows in listed.pages.items()]
-        if listed.data is not None:
-            files.append((self._data_path(day), listed.data))
-        return all(_whole_rows(path) == rows for path, rows in files)
+        """Whether every file ``listed`` for ``day`` exists, reads whole (its checksums verified) and holds the
+        listed rows."""
+        for seq, rows in listed.pages.items():
+            checksum = listed.checksums.get(seq)
+            if checksum is None:  # a Parquet page file, staged by an earlier version
+                if _whole_rows(self._page_path(day, seq, legacy=True)) != rows:
+                    return False
+                continue
+            try:
+                if _read_staged_page(self._page_path(day, seq), checksum).num_rows != rows:
+                    return False
+            except (OSError, pa.ArrowException):
+                return False
+        return listed.data is None or _whole_rows(self._data_path(day)) == listed.data
 
     def _staged_on_disk(self) -> dict[dt.date, _StagedDay]:
         staged: dict[dt.date, _StagedDay] = {}
@@ -397,7 +416,7 @@ class StagedIngest:
     def _remove_unlisted(self) -> None:
         """Delete staged files the state does not list: pages of a page whose cursor was never saved (it is
         requested again), pages already merged into their day's file, temporary files."""
-        keep = {self._page_path(d, seq) for d, s in self._staged.items() for seq in s.pages}
+        keep = {self._page_path(d, seq, legacy=seq not in s.checksums) for d, s in self._staged.items() for seq in s.pages}
         keep |= {self._data_path(d) for d, s in self._staged.items() if s.data is not None}
         for path in self.dir.glob("date=*/*"):
             if path not in keep:
@@ -405,6 +424,7 @@ class StagedIngest:
 
     def discard(self) -> None:
         remove_tree(self.dir)
+        self._made_dirs.clear()
         self._staged.clear()
         self._pending.clear()
         self._summaries.clear()
@@ -428,8 +448,16 @@ class StagedIngest:
     def _data_path(self, day: dt.date) -> StorePath:
         return self.dir / day_dir_name(day) / DATA_FILE
 
-    def _page_path(self, day: dt.date, seq: int) -> StorePath:
-        return self.dir / day_dir_name(day) / f"page-{seq:06d}.parquet"
+    def _page_path(self, day: dt.date, seq: int, *, legacy: bool = False) -> StorePath:
+        return self.dir / day_dir_name(day) / f"page-{seq:06d}.{'parquet' if legacy else 'arrow'}"
+
+    def _day_dir(self, day: dt.date) -> StorePath:
+        """The day's staging folder, created once per run."""
+        path = self.dir / day_dir_name(day)
+        if day not in self._made_dirs:
+            path.mkdir(parents=True, exist_ok=True)
+            self._made_dirs.add(day)
+        return path
 
     def add_page(self, table: pa.Table, cursor: tuple[dt.date, int | None]) -> None:
         """Stage one page's rows (already converted), then consolidate every day the cursor has passed.
@@ -470,8 +498,11 @@ class StagedIngest:
             for day in days:
                 rows = table if len(days) == 1 else table.filter(pc.equal(table["date"], pa.scalar(day, pa.date32())))
                 # Straight under its name, no rename: a file the state does not list yet is removed on resume.
-                _write_staged_page(rows, self._page_path(day, self._page_seq))
-                self._staged.setdefault(day, _StagedDay(None, {})).pages[self._page_seq] = rows.num_rows
+                self._day_dir(day)
+                checksum = _write_staged_page(rows, self._page_path(day, self._page_seq))
+                staged = self._staged.setdefault(day, _StagedDay(None, {}))
+                staged.pages[self._page_seq] = rows.num_rows
+                staged.checksums[self._page_seq] = checksum
                 self._pending[(day, self._page_seq)] = rows
         if oldest_sent_ts is not None:
             passed = self.state.get("complete_before")
@@ -504,7 +535,11 @@ class StagedIngest:
         tables = []
         for seq in sorted(staged.pages):
             table = self._pending.pop((day, seq), None)
-            tables.append(read_staged(self._page_path(day, seq)) if table is None else table)
+            if table is None:  # staged by an interrupted run (verified when it resumed)
+                checksum = staged.checksums.get(seq)
+                path = self._page_path(day, seq, legacy=checksum is None)
+                table = read_staged(path) if checksum is None else _read_staged_page(path, checksum)
+            tables.append(table)
         if staged.data is not None:
             tables.append(read_staged(self._data_path(day)))
         if not tables:
@@ -521,7 +556,7 @@ class StagedIngest:
         # In the committed format already (fsynced only when committed): the commit adds the metadata alone.
         write_table_atomic(merged, self._data_path(day), sync=False)
         for seq in pages:  # only once the merged file is in place
-            self._page_path(day, seq).unlink(missing_ok=True)
+            self._page_path(day, seq, legacy=seq not in self._staged[day].checksums).unlink(missing_ok=True)
         self._staged[day] = _StagedDay(merged.num_rows, {})
         self._summaries[day] = (day_stats(merged), _read_at(merged))
 
@@ -551,8 +586,9 @@ class StagedIngest:
                 path = self._data_path(day)
                 stats[day] = day_stats(table)
                 write_table_atomic(table, path, metadata=commit_record(file_meta, day, table, stats[day]))
-                for seq in sorted(self._staged.get(day, _StagedDay(None, {})).pages):
-                    self._page_path(day, seq).unlink(missing_ok=True)
+                done = self._staged.get(day, _StagedDay(None, {}))
+                for seq in sorted(done.pages):
+                    self._page_path(day, seq, legacy=seq not in done.checksums).unlink(missing_ok=True)
                 self._staged[day] = _StagedDay(table.num_rows, {})
             self.state["committing"] = True  # from here a resumed run only finishes the moves
             self._save_state()
@@ -597,9 +633,15 @@ class _StagedDay:
 
     data: int | None
     pages: dict[int, int]
+    # Each page file's CRC-32 (a page without one is a Parquet page file staged by an earlier version).
+    checksums: dict[int, int] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        return {"data": self.data, "pages": {str(seq): rows for seq, rows in self.pages.items()}}
+        return {
+            "data": self.data,
+            "pages": {str(seq): rows for seq, rows in self.pages.items()},
+            "checksums": {str(seq): crc for seq, crc in self.checksums.items()},
+        }
 
 
 class _DamagedStaging(Exception):
@@ -677,7 +719,7 @@ def day_stats(table: pa.Table) -> DayStats:
     cost = pc.sum(table["cost"]).as_py() if table.num_rows else None
     preview_cols = ["int_id", "sent_at", "phone", "operator", "status_name", "cost"]
     # Metadata lives in Dagster's instance database for good: recipients are masked whatever the tables keep.
-    preview = mask_table(table.select(preview_cols).slice(0, 5)).to_pandas().to_markdown(index=False) if table.num_rows else ""
+    preview = _markdown(mask_table(table.select(preview_cols).slice(0, 5))) if table.num_rows else ""
     return DayStats(
         rows=table.num_rows,
         cost=str(cost if cost is not None else "0"),
@@ -686,6 +728,12 @@ def day_stats(table: pa.Table) -> DayStats:
         pending=_count(table, "pending"),
         preview=preview,
     )
+
+
+def _markdown(table: pa.Table) -> str:
+    """``table.to_pandas().to_markdown(index=False)``, the same text, straight through tabulate (which pandas
+    calls): a tenth of the time, no DataFrame."""
+    return tabulate(list(zip(*table.to_pydict().values())), headers=table.column_names, tablefmt="pipe", missingval="nan")
 
 
 def _count(table: pa.Table, status_class: str) -> int:
