@@ -82,10 +82,14 @@ def _write_bytes_atomic(data: Any, path: StorePath, *, sync: bool) -> None:
         # An object appears whole when its upload completes: written under its name, no temporary object.
         path.write_bytes(data)
         return
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.parent / f".{path.name}.{uuid.uuid4().hex}.tmp"
     try:
-        with open(tmp, "wb") as handle:
+        try:
+            handle = open(tmp, "wb")
+        except FileNotFoundError:  # the folder's first file
+            path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(tmp, "wb")
+        with handle:
             handle.write(data)
             if sync:
                 handle.flush()
@@ -675,7 +679,8 @@ def _strictly_descending(ids: pa.ChunkedArray | pa.Array) -> bool:
         return False
     if len(ids) < 2:
         return True
-    return bool(pc.all(pc.greater(ids[:-1], ids[1:])).as_py())
+    values = ids.to_numpy()  # no copy (no nulls): a tenth of an Arrow call's time on a page
+    return bool((values[:-1] > values[1:]).all())
 
 
 def _check_window(table: pa.Table, window: tuple[int, int]) -> None:
