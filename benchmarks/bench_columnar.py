@@ -238,47 +238,30 @@ By stage (medians of the fastest pass; the stages sum to a little less than the 
 
 {stage_table}
 
-What changed, stage by stage:
+What changed, stage by stage (this issue's columnar read, against the path before it):
 
-- *decode+parse*: `parse_body` hands a UTF-8 page straight to orjson (no decode; the other ASCII-compatible
-  charsets are decoded by the header first) and leaves to `decode_body` + `json.loads` anything orjson might
-  read differently (an integer of 19 digits or more, which orjson turns into a float, is screened for in the
-  bytes) or refuses (NaN, Infinity, lone surrogates, bad bytes), so every value and every error stays the same.
-- *row filter*: a page whose `int_id` s are plain, descending and below the cursor (every page of a normal
-  walk) is taken whole (the parsed list itself, no copy) after one pass over the ids; ids that are all
-  non-negative numbers or ASCII digit strings are proven so and converted in two C-level passes
-  (`response.digit_ints`: the joined text of every id is ASCII digits, then `map(int)`), anything else takes the
-  per-id check as before. The stage also pays for freeing the previous page's Python objects (≈17 ms of it).
-- *rows_to_table*: the same per-column conversion and fallbacks; a page whose rows are plain dicts with the same
-  keys in the same order (every page the server sends) has all its fields read in one `zip` over the rows'
-  values (`contract._fields_by_key`) instead of one `itemgetter` pass a field, and that one key order is also
-  the page's key set for the `extra` check; other pages read each field as before. Mixed `int_id` s go through
-  `digit_ints` before the per-value parse; numbers among the strings (`id`, `crc`) become text in one C-level
-  pass; the status classes and the Unix-time checks take one Arrow call each.
-- *add_page* / *commit*: staged page files are written plain (no compression, dictionaries or statistics) with
-  page checksums and without fsync — the state lists every staged file with its row count and a resumed run
-  reads each back whole before it trusts the cursor (a damaged one restarts the walk); a passed day is merged
-  from the page tables still in memory and written in the committed format at once (zstd, statistics,
-  checksums, no dictionary for the unique columns), so the commit only gives it its metadata: a new footer
-  after the same data pages — byte for byte the file a rewrite would produce (tested) — and the fsync.
-  Days still open at the end go straight into their committed file.
-- Where the time still goes: building and freeing a Python object per value (orjson, then the row filter
-  stage) and reading each field out of 1,000 dicts a page (`rows_to_table`) — about {(new['stages'].get('decode+parse', 0) + new['stages'].get('row filter (client)', 0) + new['stages'].get('rows_to_table', 0)) * 1000:.0f} ms of the {new['wall_s'] * 1000:.0f};
-  staging and committing take {(new['stages'].get('add_page', 0) + new['stages'].get('commit', 0)) * 1000:.0f} ms.
-- `pyarrow.json` with explicit types was tried as the columnar route for clean pages and dropped: it is as
-  strict as the contract needs (refuses a string where a number is declared, `1.0` as an integer, duplicate keys,
-  lone surrogates, bad UTF-8, undeclared keys), but for that very reason cannot read `int_id` / `id` sent both as
-  numbers and as strings, which SMSC (and these bodies: half of each) does. Renaming the string forms in the
-  bytes (`bytes.replace`, two fields) costs ≈ 43 ms for these 18.4 MB on this machine, turning the array into
-  NDJSON another ≈ 20 ms, and the parse itself ≈ 56 ms (NDJSON) or ≈ 80 ms (the array wrapped in one object):
-  ≥ 120 ms before any conversion, against ≈ 170 ms for orjson + conversion today.
-- A columnar reader over the bytes would not win once it is as exact as the contract: DuckDB's `read_json`
-  with the contract's types parses these bodies in {med['duckdb_json']['wall_s'] * 1000:.0f} ms, against the
-  {(new['stages'].get('decode+parse', 0) + new['stages'].get('row filter (client)', 0) + new['stages'].get('rows_to_table', 0)) * 1000:.0f} ms we spend from bytes to a converted table, but it casts where the contract refuses or names
-  (`1.5` read as an integer, a number read as text) and silently drops undeclared keys; reading every value's
-  JSON text instead, to prove its type, and counting the keys in the bytes, to prove there is no other, take
-  {med['duckdb_json+raw']['wall_s'] * 1000:.0f} ms before a single value is checked or converted — and the client would still have to
-  read every `int_id` to page and deduplicate.
+- *decode+parse*: the client reads a history page with msgspec into rows whose every documented field is kept
+  as its JSON text (`msgspec.Raw`: a slice of the body, no Python value built), refusing any undocumented key;
+  the texts are then gathered field by field, one value a line (`core.response.RawRows`). A page msgspec
+  refuses (malformed, an unknown field, lone surrogates...) goes the standard way (`parse_body`), so every error
+  and every value stays the same; the rows as dicts are parsed from the body only if someone reads them.
+- *row filter*: the paging check reads the `int_id` texts alone (digits, quotes stripped, `map(int)`).
+- *rows_to_table*: Arrow types every field from its texts in a few calls a page: strings are their bytes
+  between the quotes (a string with an escape, such as a quote or a line break in a message, is parsed on its
+  own), integers are cast from numbers and digit strings, costs from decimal strings by the same Arrow cast as
+  before, UTF-8 is proven by the cast; a field with any other text (a float, a sign in a string, a value beyond
+  its type...) is converted from the parsed rows exactly as before.
+- *add_page* / *commit*: staged page files are Arrow IPC files with their CRC-32 in the state (instead of plain
+  Parquet with page checksums), each day's folder is made once, and the partition preview is rendered by
+  tabulate directly (the same text pandas made).
+- What is left: msgspec's pass over the bytes and the gathering of texts (about
+  {new['stages'].get('decode+parse', 0) * 1000:.0f} ms), Arrow's typing ({new['stages'].get('rows_to_table', 0) * 1000:.0f} ms), and staging and committing ({(new['stages'].get('add_page', 0) + new['stages'].get('commit', 0)) * 1000:.0f} ms:
+  the committed zstd files, the per-page state, the fsyncs).
+- The columnar readers measured beside it are not exact enough to use on their own: DuckDB's `read_json` with
+  the contract's types ({med['duckdb_json']['wall_s'] * 1000:.0f} ms here) casts where the contract refuses or names
+  (`1.5` read as an integer, a number read as text) and drops undeclared keys; reading every value's JSON text
+  instead and counting keys takes {med['duckdb_json+raw']['wall_s'] * 1000:.0f} ms before a value is checked. `pyarrow.json` refuses
+  `int_id` / `id` sent both as numbers and as strings, as SMSC (and half of these rows) does.
 """
     print(markdown)
     write_section("columnar", "2b. Columnar ingest (bytes → committed Parquet)", markdown, summary, data, started)

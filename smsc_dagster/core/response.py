@@ -146,8 +146,10 @@ def parse_json_body(text: str, secrets: Iterable[str | None] = ()) -> Any:
     try:
         data = json.loads(text)
     except ValueError as exc:
+        # A JSONDecodeError says where; a plain ValueError (an integer beyond Python's digit limit) does not.
+        where = f"{exc.msg} at char {exc.pos}" if isinstance(exc, json.JSONDecodeError) else str(exc)
         raise SMSCResponseError(
-            f"SMSC answered with malformed or truncated JSON ({exc.msg} at char {exc.pos} of {len(text)}): "
+            f"SMSC answered with malformed or truncated JSON ({where} of {len(text)}): "
             f"{excerpt(text, secrets)!r}",
             excerpt=excerpt(text, secrets),
             retryable=True,
@@ -342,7 +344,7 @@ def parse_history_body(body: bytes, content_type: str | None, secrets: Iterable[
     try:
         utf8 = body if charset == "utf-8" else body.decode(charset).encode("utf-8")
         rows = _RAW_PAGE.decode(utf8)
-    except (msgspec.DecodeError, UnicodeError):
+    except (msgspec.DecodeError, UnicodeError, RecursionError):  # RecursionError: nested beyond its depth
         return parse_body(body, content_type, secrets)
     if not rows:
         return rows

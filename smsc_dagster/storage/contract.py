@@ -252,6 +252,8 @@ _JSON_INTEGER = r'^(?:-?[0-9]+|"[0-9]+")$'
 # The JSON text of a number whose text is the string _string_column makes of it (str() of the int): an integer
 # other than -0. A string without a backslash is its bytes between the quotes.
 _JSON_NUMBER_TEXT = r"^(?:-?[1-9][0-9]*|0)$"
+# Python's limit for reading an int from text: the standard parse refuses a page with a longer one, so must this.
+_MAX_INT_DIGITS = 4300
 _TYPED_FIELDS = _INT64_FIELDS + _STRING_FIELDS + _CODE_FIELDS + ("cost",)
 
 
@@ -301,10 +303,12 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
                 if column.null_count and name in ("int_id", "send_timestamp"):
                     continue  # a required value missing: the per-value path names the row
             elif name in _STRING_FIELDS:
-                if strings[index] + nulls[index] < n and not _all_match(
-                    text, _JSON_NUMBER_TEXT, pc.or_(is_null.slice(start, n), quoted.slice(start, n))
-                ):
-                    continue  # a number that is not a plain integer (1.5, -0), true, an object...
+                if strings[index] + nulls[index] < n:
+                    other = pc.or_(is_null.slice(start, n), quoted.slice(start, n))
+                    if not _all_match(text, _JSON_NUMBER_TEXT, other) or pc.max(
+                        pc.if_else(other, 0, pc.binary_length(text))
+                    ).as_py() > _MAX_INT_DIGITS:  # (a sign counted as a digit: the per-value path decides)
+                        continue  # a number that is not a plain integer (1.5, -0, 5000 digits), true, an object...
                 if b"\\" in rows.chunks[index]:  # a quote, a line break in a message: those few strings parsed alone
                     escaped = pc.match_substring(text, "\\")
                     parsed = _escaped_strings(text.filter(escaped))
@@ -315,8 +319,10 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
                 if b"\\" in rows.chunks[index] or strings[index] + nulls[index] < n:
                     continue  # numbers are the per-value path's (it reads floats by their shortest repr)
                 column = column.cast(COST_TYPE)  # the cast the per-value path tries first on decimal strings
-            else:
-                continue  # send_date, last_date: not kept
+            else:  # send_date, last_date: not kept, but a value that is not a string is the parse's to judge
+                if strings[index] + nulls[index] < n:
+                    rows.rows  # noqa: B018  (raises what the standard parse raises, e.g. for 5000 digits)
+                continue
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # not that type, or beyond it
             continue
         typed[name] = column

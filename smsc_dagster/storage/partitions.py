@@ -6,7 +6,7 @@ new one, never half of either. In an object store (``s3://``) the new object is 
 just as atomic (see :mod:`.filesystem`).
 
 A run stages its days under ``{base}/.staging/{table}/{first}_{last}/``: each page's rows go to small
-per-day files, a day is consolidated into one file as soon as the backwards paging cursor has passed it (so
+per-day Arrow IPC files, a day is consolidated into one file as soon as the backwards paging cursor has passed it (so
 memory does not grow with the range), and only when the whole walk is complete are the days written in the
 committed format and moved into place. A run that dies leaves its staging and a cursor behind; the next run
 of the same range resumes there instead of spending the account's request budget again (after reading back
@@ -272,8 +272,8 @@ class StagedIngest:
     are counted in ``duplicate_rows``. Both counts live in the staging state, so they survive a resume.
 
     Staged files are written without ``fsync`` (committed partitions always get one): the state lists every
-    staged file with its row count, and a run that resumes reads each of them back whole (their pages carry
-    checksums) before it trusts the cursor. A process that was killed leaves intact files behind and resumes
+    staged file with its row count (and each page file's CRC-32), and a run that resumes reads each of them back
+    whole (verifying the CRC-32, or a Parquet file's page checksums) before it trusts the cursor. A process that was killed leaves intact files behind and resumes
     where it stopped; files damaged by a power failure or a full disk make the run start the walk over rather
     than lose or invent a row.
 
