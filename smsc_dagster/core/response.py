@@ -13,6 +13,7 @@ import json
 import re
 from collections.abc import Iterable, Sequence
 from functools import lru_cache
+from itertools import chain
 from typing import Any
 from urllib.parse import quote, quote_plus
 
@@ -274,29 +275,26 @@ _UTF8 = "application/json; charset=utf-8"
 class RawRows(Sequence[dict[str, Any]]):
     """A history page whose rows hold documented fields only, kept as the JSON text of every value.
 
-    :attr:`chunks` holds, for each of :data:`HISTORY_FIELDS` in order, every row's JSON text of that field,
-    one a line (``null`` where a row has none): what :func:`smsc_dagster.storage.contract.rows_to_table` types
-    column by column without building a Python object per value. As a sequence it is the rows as dicts,
+    :attr:`data` holds every row's JSON text of each of :data:`HISTORY_FIELDS` in turn (``null`` where a row
+    has none), each text followed by a line break: what :func:`smsc_dagster.storage.contract.rows_to_table`
+    types column by column without building a Python object per value. As a sequence it is the rows as dicts,
     parsed from the body the first time they are asked for: exactly what :func:`parse_body` returns (or
     raises: the texts are not proven UTF-8 until then, or until they are typed).
     """
 
-    __slots__ = ("_body", "_count", "_rows", "chunks")
+    __slots__ = ("_body", "_count", "_int_id_text", "_rows", "data")
 
-    def __init__(self, body: bytes, count: int, chunks: tuple[bytes, ...]) -> None:
+    def __init__(self, body: bytes, count: int, data: bytes, int_id_text: bytes) -> None:
         self._body = body  # UTF-8
         self._count = count
+        self._int_id_text = int_id_text  # the int_id texts, one a line (no final line break)
         self._rows: list[dict[str, Any]] | None = None
-        self.chunks = chunks
-
-    def text(self, name: str) -> bytes:
-        """Every row's JSON text of field ``name``, one a line."""
-        return self.chunks[HISTORY_FIELDS.index(name)]
+        self.data = data
 
     def int_ids(self) -> list[int] | None:
         """Every row's ``int_id`` when each is a JSON number or a string of ASCII digits (what
         :func:`int_id_of` reads the same way), else ``None``."""
-        digits = self.text("int_id").replace(b'"', b"")
+        digits = self._int_id_text.replace(b'"', b"")
         if not digits.replace(b"\n", b"").isdigit() or b"\n\n" in digits or digits[:1] == b"\n" or digits[-1:] == b"\n":
             return None  # a null, an empty string, a sign, a fraction...
         return list(map(int, digits.split(b"\n")))
@@ -350,6 +348,8 @@ def parse_history_body(body: bytes, content_type: str | None, secrets: Iterable[
         return rows
     # Field by field, one value a line: a JSON text has no raw line break outside a string and none inside
     # one (only a nested value spread over lines, never a documented field's, adds lines: see rows_to_table).
-    return RawRows(utf8, len(rows), tuple(map(b"\n".join, zip(*map(_astuple, rows)))))
+    fields = list(zip(*map(_astuple, rows)))
+    data = b"\n".join(chain.from_iterable((*fields, (b"",))))
+    return RawRows(utf8, len(rows), data, b"\n".join(fields[HISTORY_FIELDS.index("int_id")]))
 
 

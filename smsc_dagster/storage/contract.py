@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -246,15 +247,15 @@ def rows_to_table(
     return pa.Table.from_arrays([columns[c.name] for c in HISTORY_COLUMNS], schema=HISTORY_SCHEMA)
 
 
-# The JSON text of an integer int() reads the same from the value the text stands for: a JSON number (no
-# leading zeros, no fraction or exponent) or a string of ASCII digits ("09" is 9).
-_JSON_INTEGER = r'^(?:-?[0-9]+|"[0-9]+")$'
 # The JSON text of a number whose text is the string _string_column makes of it (str() of the int): an integer
-# other than -0. A string without a backslash is its bytes between the quotes.
-_JSON_NUMBER_TEXT = r"^(?:-?[1-9][0-9]*|0)$"
+# other than -0 (each text here ends with its line break). A string without a backslash is its bytes between
+# the quotes.
+_JSON_NUMBER_TEXT = r"^(?:-?[1-9][0-9]*|0)\n$"
 # Python's limit for reading an int from text: the standard parse refuses a page with a longer one, so must this.
 _MAX_INT_DIGITS = 4300
 _TYPED_FIELDS = _INT64_FIELDS + _STRING_FIELDS + _CODE_FIELDS + ("cost",)
+# What an integer field's texts may hold besides ``null``: digits, a minus sign, quotes (a digit string), line breaks.
+_INTEGER_BYTES = b'0123456789-"\n'
 
 
 def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
@@ -263,20 +264,25 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
     with escapes parsed one by one) and from integers, costs from decimal strings — typed from the texts by
     Arrow, no Python object a value. A field with any other text (a float, a sign in a string, a value beyond
     its type, a missing required value...) is left out, for the caller to convert from the parsed rows."""
-    n = len(rows)
-    # Each field's texts split at the line breaks: one more line than a field has values means a nested value
-    # spread over lines (never a documented field's), and the page is read the standard way. Casting the
-    # texts proves them UTF-8; a page that is not is read the standard way too (which refuses it).
-    lines = pc.split_pattern(pa.array(rows.chunks, pa.binary()), "\n")
-    if pc.any(pc.not_equal(pc.list_value_length(lines), n)).as_py():
+    n, count = len(rows), len(rows) * len(HISTORY_FIELDS)
+    # Every text of every field, each with its line break, in one buffer the array points into (no copy). One
+    # more line than there are values means a nested value spread over lines (never a documented field's): the
+    # page is read the standard way. Casting the texts proves them UTF-8; a page that is not is read the
+    # standard way too (which refuses it).
+    data = rows.data
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
+    if len(ends) != count:
         return {}
+    offsets = np.empty(count + 1, np.int32)
+    offsets[0] = 0
+    offsets[1:] = ends + 1
     try:
-        texts = lines.values.cast(pa.string())
+        texts = pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
+        texts.validate(full=True)
     except pa.ArrowInvalid:
         return {}
-    # The texts of every field at once: nulls, which are strings, and the values without their quotes (a
-    # string without a backslash is its bytes between the quotes; fields with escapes are seen to below).
-    is_null = pc.equal(texts, "null")
+    # The texts of every field at once: nulls, and which are strings.
+    is_null = pc.equal(texts, "null\n")
     quoted = pc.starts_with(texts, '"')
     shape = (len(HISTORY_FIELDS), n)
     nulls = is_null.to_numpy(zero_copy_only=False).reshape(shape).sum(axis=1)
@@ -284,20 +290,24 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
     typed: dict[str, pa.Array] = {}
     for index, name in enumerate(HISTORY_FIELDS):
         start = index * n
+        first, last = int(offsets[start]), int(offsets[start + n])  # the field's bytes in data
+        escapes = data.find(b"\\", first, last) >= 0
         text = texts.slice(start, n)
-        if strings[index] == n:  # every value a string: its bytes between the quotes
-            column = pc.binary_slice(text.view(pa.binary()), 1, -1).view(pa.string())  # still UTF-8: ASCII cut
+        binary = text.view(pa.binary())
+        if strings[index] == n:  # every value a string: its bytes between the quotes (still UTF-8: ASCII cut)
+            column = pc.binary_slice(binary, 1, -2).view(pa.string())
         elif strings[index]:  # strings and numbers (or nulls)
-            column = pc.replace_substring(text, '"', "")
+            column = pc.binary_slice(pc.replace_substring(binary, '"', ""), 0, -1).view(pa.string())
         else:
-            column = text
+            column = pc.binary_slice(binary, 0, -1).view(pa.string())
         if nulls[index]:
             column = pc.if_else(is_null.slice(start, n), pa.scalar(None, pa.string()), column)
         try:
             if name in _INT64_FIELDS or name in _CODE_FIELDS:
-                # Numbers are proven integers by the cast itself (a fraction, an exponent, true... fail it);
-                # strings must be ASCII digits (" 5", "+5", "" are the per-value path's to judge).
-                if b"\\" in rows.chunks[index] or (strings[index] and not _all_match(text, _JSON_INTEGER, is_null.slice(start, n))):
+                # Numbers are proven integers by the cast (a fraction, an exponent, true... fail it); strings
+                # must be digits and signs (" 5", "+5" are the per-value path's to judge; "", "5-" fail the cast).
+                chunk = data[first:last]
+                if escapes or chunk.replace(b"null", b"").translate(None, _INTEGER_BYTES) or b'"null"' in chunk:
                     continue
                 column = column.cast(pa.int64() if name in _INT64_FIELDS else pa.int32())
                 if column.null_count and name in ("int_id", "send_timestamp"):
@@ -306,17 +316,17 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
                 if strings[index] + nulls[index] < n:
                     other = pc.or_(is_null.slice(start, n), quoted.slice(start, n))
                     if not _all_match(text, _JSON_NUMBER_TEXT, other) or pc.max(
-                        pc.if_else(other, 0, pc.binary_length(text))
-                    ).as_py() > _MAX_INT_DIGITS:  # (a sign counted as a digit: the per-value path decides)
+                        pc.if_else(other, 0, pc.binary_length(binary))
+                    ).as_py() > _MAX_INT_DIGITS + 1:  # (a sign counted as a digit: the per-value path decides)
                         continue  # a number that is not a plain integer (1.5, -0, 5000 digits), true, an object...
-                if b"\\" in rows.chunks[index]:  # a quote, a line break in a message: those few strings parsed alone
-                    escaped = pc.match_substring(text, "\\")
+                if escapes:  # a quote, a line break in a message: those few strings parsed alone
+                    escaped = _lines_with(data, first, last, b"\\", offsets[start : start + n + 1])
                     parsed = _escaped_strings(text.filter(escaped))
                     if parsed is None:
                         continue
                     column = pc.replace_with_mask(column, escaped, parsed)
             elif name == "cost":
-                if b"\\" in rows.chunks[index] or strings[index] + nulls[index] < n:
+                if escapes or strings[index] + nulls[index] < n:
                     continue  # numbers are the per-value path's (it reads floats by their shortest repr)
                 column = column.cast(COST_TYPE)  # the cast the per-value path tries first on decimal strings
             else:  # send_date, last_date: not kept, but a value that is not a string is the parse's to judge
@@ -327,6 +337,14 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
             continue
         typed[name] = column
     return typed
+
+
+def _lines_with(data: bytes, first: int, last: int, byte: bytes, starts: Any) -> pa.BooleanArray:
+    """Which of the lines of ``data[first:last]`` (starting at ``starts``, and one past the end) hold ``byte``."""
+    found = np.zeros(len(starts) - 1, bool)
+    at = np.flatnonzero(np.frombuffer(data, np.uint8, last - first, first) == byte[0]) + first
+    found[np.searchsorted(starts, at, side="right") - 1] = True
+    return pa.array(found)
 
 
 def _all_match(texts: pa.StringArray, pattern: str, exempt: pa.BooleanArray) -> bool:
