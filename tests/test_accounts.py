@@ -160,7 +160,7 @@ def test_a_failed_run_of_one_account_is_never_resumed_by_another(three, tmp_path
     failed = run(defs, instance, "acme", "2026-10-01", "2026-10-06", raise_on_error=False)
     assert not failed.success
     sim.set_faults(None)
-    acme_state = list((tmp_path / "data" / "acme" / ".staging").rglob("state.json"))
+    acme_state = list((tmp_path / "data" / "acme" / ".staging").rglob("state.jsonl"))
     assert len(acme_state) == 1
     before = len(sim.history_requests())
     assert run(defs, instance, "globex", "2026-10-01", "2026-10-06").success

@@ -384,15 +384,15 @@ def test_a_run_killed_while_merging_a_day_resumes_with_the_merged_file(tmp_path)
     ingest = make()
     ingest.resume_point()
     stage(ingest, (dt.date(2026, 10, 3), 8), row(9, at(3, 20)), row(8, at(3, 9)))
-    before_merge = ingest.state_path.read_text()
+    before_merge = json.dumps(ingest.saved_state())
     stage(ingest, (dt.date(2026, 10, 3), 6), row(7, at(3, 1)), row(6, at(2, 23)))
     # What the disk holds if the process died right after merging day 3 (its pages are gone): the state saved
     # before the merge lists page 1 of day 3, page 2 of days 2 and 3, and the merge under way.
-    state = json.loads(ingest.state_path.read_text())
+    state = ingest.saved_state()
     assert state["consolidating"] == ["2026-10-03"]
     state["staged"]["2026-10-03"] = json.loads(before_merge)["staged"]["2026-10-03"]
     state["staged"]["2026-10-03"]["pages"]["2"] = 1
-    ingest.state_path.write_text(json.dumps(state))
+    ingest.state_path.write_text(json.dumps(state))  # the journal as one line
     resumed = make()
     assert resumed.resume_point() == (dt.date(2026, 10, 3), 6)
     stage(resumed, (dt.date(2026, 10, 1), None), row(5, at(2, 1)))

@@ -51,7 +51,8 @@ def test_sigkill_mid_backfill_keeps_partitions_and_the_rerun_resumes(tmp_path, c
         for path in (data_dir / "sms_history").glob("date=*/data.parquet"):
             pq.read_table(path)
         assert not list((data_dir / "sms_history").rglob("*.tmp"))
-        state = json.loads(next((data_dir / ".staging" / "sms_history").rglob("state.json")).read_text())
+        journal = next((data_dir / ".staging" / "sms_history").rglob("state.jsonl")).read_bytes()
+        state = json.loads(journal.splitlines()[-1])  # the journal's last line: the newest state
         assert state["pages"] == 8  # eight pages were staged before the kill
 
         # Re-run: resumes at the saved cursor, so the eight pages are not asked again.

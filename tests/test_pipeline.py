@@ -308,7 +308,7 @@ def test_failed_run_keeps_stored_partitions_and_the_rerun_resumes_without_refetc
             str(f.relative_to(p.data_dir)): f.read_bytes() for f in (p.data_dir / "sms_history").rglob("*.parquet")
         }
         assert after_failure == before  # nothing stored changed, nothing half-written is visible
-        staged = list((p.data_dir / ".staging").rglob("state.json"))
+        staged = list((p.data_dir / ".staging").rglob("state.jsonl"))
         assert len(staged) == 1
         done_before_failure = len(p.sim.history_requests())
         assert done_before_failure == 5

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -121,3 +122,61 @@ def test_dedupe_keeps_the_newest_status_change_then_the_newest_fetch():
     ])
     kept = dedupe(table)
     assert [(r["int_id"], r["status"]) for r in kept.to_pylist()] == [(3, 20), (2, 20), (1, 1)]
+
+
+def test_the_state_journal_resumes_at_its_last_whole_line_and_starts_over_in_each_process(tmp_path, monkeypatch):
+    store = PartitionStore(tmp_path, "sms_history")
+    make = lambda: StagedIngest(store, dt.date(2026, 10, 1), dt.date(2026, 10, 3), "Asia/Almaty", signature={"k": 1})  # noqa: E731
+    ingest = make()
+    ingest.resume_point()
+    add(ingest, (dt.date(2026, 10, 3), 9), row(10, at(3, 20)), row(9, at(3, 10)))
+    add(ingest, (dt.date(2026, 10, 3), 7), row(8, at(3, 5)), row(7, at(3, 1)))
+    add(ingest, (dt.date(2026, 10, 3), 5), row(6, at(3, 0)), row(5, at(3, 0)))
+    lines = ingest.state_path.read_bytes().splitlines()
+    assert ingest.state_path.name == "state.jsonl" and len(lines) == 3  # one whole state a page, appended
+    assert [json.loads(line)["cursor"] for line in lines] == [["2026-10-03", 9], ["2026-10-03", 7], ["2026-10-03", 5]]
+
+    # A power failure cut the last line short (a killed process cannot: its lines are in the kernel's hands):
+    # the resume takes the line before it, and the third page's file, which that state does not list, is
+    # removed (its page is requested again).
+    ingest.state_path.write_bytes(b"\n".join(lines[:2]) + b"\n" + lines[2][:40])
+    resumed = make()
+    assert resumed.resume_point() == (dt.date(2026, 10, 3), 7)
+    assert list(map(json.loads, resumed.state_path.read_bytes().splitlines())) == [json.loads(lines[1])]  # one line
+    assert sorted(p.name for p in (resumed.dir / "date=2026-10-03").iterdir()) == ["page-000001.arrow", "page-000002.arrow"]
+    add(resumed, (dt.date(2026, 10, 3), 5), row(6, at(3, 0)), row(5, at(3, 0)))
+    add(resumed, (dt.date(2026, 10, 1), None), row(4, at(1, 12)))
+    days = resumed.commit({})
+    assert [store.read(dt.date(2026, 10, d)).column("int_id").to_pylist() for d in (1, 2, 3)] == [[4], [], [10, 9, 8, 7, 6, 5]]
+    assert days.duplicate_rows == 0 and not resumed.dir.exists()
+
+    # A journal past its limit starts over with its newest line, atomically.
+    monkeypatch.setattr("smsc_dagster.storage.partitions.JOURNAL_LIMIT", 1)
+    ingest = make()
+    ingest.resume_point()
+    for k in range(3):
+        add(ingest, (dt.date(2026, 10, 3), 20 - 2 * k), row(21 - 2 * k, at(3, 20 - k)), row(20 - 2 * k, at(3, 19 - k)))
+        assert len(ingest.state_path.read_bytes().splitlines()) == 1
+    assert make().resume_point() == (dt.date(2026, 10, 3), 16)
+
+
+def test_a_staging_left_by_the_earlier_version_resumes_from_its_state_json(tmp_path):
+    store = PartitionStore(tmp_path, "sms_history")
+    make = lambda: StagedIngest(store, dt.date(2026, 10, 1), dt.date(2026, 10, 3), "Asia/Almaty", signature={"k": 1})  # noqa: E731
+    ingest = make()
+    ingest.resume_point()
+    add(ingest, (dt.date(2026, 10, 3), 9), row(10, at(3, 20)), row(9, at(3, 10)))
+    # The earlier version: Parquet page files, listed without checksums, in state.json.
+    page = ingest.dir / "date=2026-10-03" / "page-000001.arrow"
+    table = pa.ipc.open_file(pa.BufferReader(page.read_bytes())).read_all()
+    pq.write_table(table, page.with_suffix(".parquet"), write_page_checksum=True)
+    page.unlink()
+    state = ingest.saved_state()
+    state["staged"]["2026-10-03"].pop("checksums")
+    (ingest.dir / "state.json").write_text(json.dumps(state))
+    ingest.state_path.unlink()
+    resumed = make()
+    assert resumed.resume_point() == (dt.date(2026, 10, 3), 9)
+    add(resumed, (dt.date(2026, 10, 1), None), row(8, at(2, 3)), row(7, at(1, 12)))
+    resumed.commit({})
+    assert [store.read(dt.date(2026, 10, d)).column("int_id").to_pylist() for d in (1, 2, 3)] == [[7], [8], [10, 9]]

@@ -50,6 +50,9 @@ COMMITTED_WRITE_OPTIONS: dict[str, Any] = {
 # buffers as they are, several times as fast to write as any Parquet), each with its CRC-32 in the staging
 # state, so a resumed run tells a file a power failure cut short from a whole one (staged files get no fsync,
 # see StagedIngest). A day's consolidated staged file is written like a committed partition already.
+# The staging state's journal in a local folder, and the size past which a save starts it over.
+STATE_JOURNAL = "state.jsonl"
+JOURNAL_LIMIT = 1 << 20
 # Written into each file's Parquet key-value metadata: how the partition was produced.
 META_KEY = b"smsc_dagster"
 # The file-metadata flag of a partition written by a paging walk that reached the end of its range.
@@ -303,7 +306,10 @@ class StagedIngest:
         self.signature = signature
         self.window = window
         self.dir = store.base / ".staging" / store.table / f"{first_day.isoformat()}_{last_day.isoformat()}"
-        self.state_path = self.dir / "state.json"
+        # The state: in a local folder a journal, one whole state a line, appended after every page (a rename a
+        # page costs ext4 a flush); in an object store, which cannot append, one object replaced every time.
+        self.state_path = self.dir / ("state.json" if isinstance(self.dir, RemotePath) else STATE_JOURNAL)
+        self._journal: Any = None  # the open journal (local folders), from this process's first save
         self.state: dict[str, Any] = {
             "signature": signature,
             "cursor": None,
@@ -334,11 +340,8 @@ class StagedIngest:
     def resume_point(self) -> tuple[dt.date, int | None] | None:
         """The cursor to resume from when a previous run of this same range left staging behind, else
         ``None`` (and any stale or damaged staging is cleared)."""
-        if self.state_path.exists():
-            try:
-                saved = json.loads(self.state_path.read_text())
-            except ValueError:
-                saved = {}
+        saved = self.saved_state()
+        if saved is not None:
             if saved.get("signature") == self.signature and saved.get("cursor"):
                 try:
                     staged = self._verified(saved)
@@ -427,6 +430,7 @@ class StagedIngest:
                 path.unlink(missing_ok=True)
 
     def discard(self) -> None:
+        self._close_journal()
         remove_tree(self.dir)
         self._made_dirs.clear()
         self._staged.clear()
@@ -522,6 +526,23 @@ class StagedIngest:
         for day in passed_days:
             self._consolidate(day)
 
+    def saved_state(self) -> dict[str, Any] | None:
+        """The newest state saved in the staging folder (by this run or an interrupted one), ``None`` if none:
+        the journal's last whole line (a line a power failure cut short is not one), or the state object, or a
+        ``state.json`` left by an earlier version."""
+        for path in (self.state_path, self.dir / "state.json"):
+            if not path.exists():
+                continue
+            for line in reversed(path.read_bytes().splitlines()):
+                try:
+                    saved = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(saved, dict):
+                    return saved
+            return {}
+        return None
+
     def _save_state(self, *, consolidating: list[dt.date] | None = None) -> None:
         """Write the state (atomically): the counts and cursor, every staged file with its rows, and the days
         whose files are about to be merged (either form of such a day is whole when resuming)."""
@@ -530,7 +551,24 @@ class StagedIngest:
             "staged": {day.isoformat(): s.to_json() for day, s in sorted(self._staged.items())},
             "consolidating": [d.isoformat() for d in consolidating or ()],
         }
-        _write_bytes_atomic(json.dumps(state).encode(), self.state_path, sync=False)
+        line = json.dumps(state).encode() + b"\n"
+        if isinstance(self.state_path, RemotePath):
+            _write_bytes_atomic(line, self.state_path, sync=False)
+            return
+        if self._journal is None or self._journal.tell() > JOURNAL_LIMIT:
+            # A process's first save (and a journal grown past its limit) starts it over with this one line,
+            # replacing it atomically: what an interrupted run left, a line cut short included, is gone.
+            self._close_journal()
+            _write_bytes_atomic(line, self.state_path, sync=False)
+            self._journal = open(self.state_path, "ab")  # noqa: SIM115  (closed by discard)
+            return
+        self._journal.write(line)
+        self._journal.flush()  # in the kernel's hands: a killed process loses nothing of it
+
+    def _close_journal(self) -> None:
+        if self._journal is not None:
+            self._journal.close()
+            self._journal = None
 
     def _merged(self, day: dt.date) -> pa.Table:
         """The day's staged rows in one table, each ``int_id`` once (its newest version; the removed copies are
