@@ -291,7 +291,18 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
     for index, name in enumerate(HISTORY_FIELDS):
         start = index * n
         first, last = int(offsets[start]), int(offsets[start + n])  # the field's bytes in data
+        if name not in _TYPED_FIELDS:  # send_date, last_date: not kept, but what is not a string is the parse's
+            if strings[index] + nulls[index] < n:
+                rows.rows  # noqa: B018  (raises what the standard parse raises, e.g. for 5000 digits)
+            continue
         escapes = data.find(b"\\", first, last) >= 0
+        integer = name in _INT64_FIELDS or name in _CODE_FIELDS
+        if integer:
+            # Numbers are proven integers by the cast (a fraction, an exponent, true... fail it); strings must
+            # be digits and signs (" 5", "+5" are the per-value path's to judge; "", "5-" fail the cast).
+            chunk = data[first:last]
+            if escapes or chunk.replace(b"null", b"").translate(None, _INTEGER_BYTES) or b'"null"' in chunk:
+                continue
         text = texts.slice(start, n)
         binary = text.view(pa.binary())
         if strings[index] == n:  # every value a string: its bytes between the quotes (still UTF-8: ASCII cut)
@@ -303,12 +314,7 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
         if nulls[index]:
             column = pc.if_else(is_null.slice(start, n), pa.scalar(None, pa.string()), column)
         try:
-            if name in _INT64_FIELDS or name in _CODE_FIELDS:
-                # Numbers are proven integers by the cast (a fraction, an exponent, true... fail it); strings
-                # must be digits and signs (" 5", "+5" are the per-value path's to judge; "", "5-" fail the cast).
-                chunk = data[first:last]
-                if escapes or chunk.replace(b"null", b"").translate(None, _INTEGER_BYTES) or b'"null"' in chunk:
-                    continue
+            if integer:
                 column = column.cast(pa.int64() if name in _INT64_FIELDS else pa.int32())
                 if column.null_count and name in ("int_id", "send_timestamp"):
                     continue  # a required value missing: the per-value path names the row
@@ -325,14 +331,10 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
                     if parsed is None:
                         continue
                     column = pc.replace_with_mask(column, escaped, parsed)
-            elif name == "cost":
+            else:  # cost
                 if escapes or strings[index] + nulls[index] < n:
                     continue  # numbers are the per-value path's (it reads floats by their shortest repr)
                 column = column.cast(COST_TYPE)  # the cast the per-value path tries first on decimal strings
-            else:  # send_date, last_date: not kept, but a value that is not a string is the parse's to judge
-                if strings[index] + nulls[index] < n:
-                    rows.rows  # noqa: B018  (raises what the standard parse raises, e.g. for 5000 digits)
-                continue
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # not that type, or beyond it
             continue
         typed[name] = column
