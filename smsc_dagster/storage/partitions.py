@@ -131,7 +131,7 @@ def replace_file_metadata(path: StorePath, metadata: dict[str, Any]) -> bool:
         and check.num_rows == old.num_rows
         and check.num_row_groups == old.num_row_groups
         and check.schema.equals(old.schema)
-        and all(check.row_group(i).to_dict() == old.row_group(i).to_dict() for i in range(old.num_row_groups))
+        and all(check.row_group(i).equals(old.row_group(i)) for i in range(old.num_row_groups))
         and (check.metadata or {}).get(META_KEY) == schema.metadata[META_KEY]
     ):
         return False
