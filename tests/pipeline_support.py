@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import datetime as dt
 from collections.abc import Iterator
@@ -197,3 +198,35 @@ while not os.path.exists(stop_file):
     time.sleep(0.02)
 print(reads, errors)
 """
+
+
+def outcome(fn, *args):
+    """``("ok", value)`` or ``("error", type, message)``: comparable across two paths that must agree."""
+    try:
+        return ("ok", fn(*args))
+    except Exception as exc:  # noqa: BLE001 - any difference counts
+        return ("error", type(exc).__name__, str(exc))
+
+
+def same_objects(a, b) -> bool:
+    """Equal values of equal types all the way down (1 and 1.0 and True differ; NaN equals NaN). Iterative, so
+    values nested as deep as a body can nest them compare too."""
+    pending = [(a, b)]
+    while pending:
+        a, b = pending.pop()
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, dict):
+            if list(a) != list(b):
+                return False
+            pending += [(a[k], b[k]) for k in a]
+        elif isinstance(a, list):
+            if len(a) != len(b):
+                return False
+            pending += zip(a, b)
+        elif isinstance(a, float) and math.isnan(a):
+            if not math.isnan(b):
+                return False
+        elif a != b:
+            return False
+    return True

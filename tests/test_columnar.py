@@ -9,7 +9,6 @@ import datetime as dt
 import hashlib
 import io
 import json
-import math
 from decimal import Decimal
 
 import pyarrow as pa
@@ -31,7 +30,7 @@ from smsc_dagster.storage.partitions import (
 )
 from smsc_dagster.testing import SimulatedAccount, SMSCSimulator
 
-from .pipeline_support import row
+from .pipeline_support import outcome, row, same_objects
 
 FETCHED = dt.datetime(2026, 11, 30, tzinfo=dt.timezone.utc)
 DAYS = (dt.date(2026, 10, 19), dt.date(2026, 10, 21))
@@ -81,27 +80,6 @@ def recorded_pages(sim, channel: str, charset: str) -> list[tuple[bytes, str]]:
 def standard(body: bytes, content_type: str):
     """What the client did before the fast path: decode by the header, then json.loads."""
     return response.parse_json_body(response.decode_body(body, content_type))
-
-
-def outcome(fn, *args):
-    """``("ok", value)`` or ``("error", type, message)``: comparable across the two paths."""
-    try:
-        return ("ok", fn(*args))
-    except Exception as exc:  # noqa: BLE001 - any difference counts
-        return ("error", type(exc).__name__, str(exc))
-
-
-def same_objects(a, b) -> bool:
-    """Equal values of equal types all the way down (1 and 1.0 and True differ; NaN equals NaN)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, dict):
-        return list(a) == list(b) and all(same_objects(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return len(a) == len(b) and all(same_objects(x, y) for x, y in zip(a, b))
-    if isinstance(a, float) and math.isnan(a):
-        return math.isnan(b)
-    return a == b
 
 
 def parquet_bytes(table: pa.Table) -> bytes:

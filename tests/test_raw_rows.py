@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import math
 import random
 
 import pyarrow as pa
@@ -20,6 +19,7 @@ from smsc_dagster.storage.contract import rows_to_table
 from smsc_dagster.testing import SimulatedAccount, SMSCSimulator
 
 from .conftest import expected
+from .pipeline_support import outcome, same_objects
 
 FETCHED = dt.datetime(2026, 11, 30, 9, 30, tzinfo=dt.timezone.utc)
 SEND = int(dt.datetime(2026, 10, 20, 6, 15, tzinfo=dt.timezone.utc).timestamp())
@@ -29,39 +29,7 @@ KOI8R = "application/json; charset=koi8-r"
 SECRET = "s3cr3t-Pass"
 
 
-# -- helpers (the style of tests/test_columnar.py) -----------------------------------------------------------
-
-
-def outcome(fn, *args):
-    """``("ok", value)`` or ``("error", type, message)``: comparable across the two paths."""
-    try:
-        return ("ok", fn(*args))
-    except Exception as exc:  # noqa: BLE001 - any difference counts
-        return ("error", type(exc).__name__, str(exc))
-
-
-def same_objects(a, b) -> bool:
-    """Equal values of equal types all the way down (1 and 1.0 and True differ; NaN equals NaN). Iterative, so
-    values nested as deep as a body can nest them compare too."""
-    pending = [(a, b)]
-    while pending:
-        a, b = pending.pop()
-        if type(a) is not type(b):
-            return False
-        if isinstance(a, dict):
-            if list(a) != list(b):
-                return False
-            pending += [(a[k], b[k]) for k in a]
-        elif isinstance(a, list):
-            if len(a) != len(b):
-                return False
-            pending += zip(a, b)
-        elif isinstance(a, float) and math.isnan(a):
-            if not math.isnan(b):
-                return False
-        elif a != b:
-            return False
-    return True
+# -- helpers (outcome and same_objects are shared with tests/test_columnar.py) ---------------------------------
 
 
 def convert(rows, channel: str = "sms") -> pa.Table:

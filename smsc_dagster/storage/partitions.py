@@ -398,7 +398,7 @@ class StagedIngest:
         for seq, rows in listed.pages.items():
             checksum = listed.checksums.get(seq)
             if checksum is None:  # a Parquet page file, staged by an earlier version
-                if _whole_rows(self._page_path(day, seq, legacy=True)) != rows:
+                if _whole_rows(self._staged_page(day, listed, seq)) != rows:
                     return False
                 continue
             try:
@@ -423,7 +423,7 @@ class StagedIngest:
     def _remove_unlisted(self) -> None:
         """Delete staged files the state does not list: pages of a page whose cursor was never saved (it is
         requested again), pages already merged into their day's file, temporary files."""
-        keep = {self._page_path(d, seq, legacy=seq not in s.checksums) for d, s in self._staged.items() for seq in s.pages}
+        keep = {self._staged_page(d, s, seq) for d, s in self._staged.items() for seq in s.pages}
         keep |= {self._data_path(d) for d, s in self._staged.items() if s.data is not None}
         for path in self.dir.glob("date=*/*"):
             if path not in keep:
@@ -458,6 +458,11 @@ class StagedIngest:
 
     def _page_path(self, day: dt.date, seq: int, *, legacy: bool = False) -> StorePath:
         return self.dir / day_dir_name(day) / f"page-{seq:06d}.{'parquet' if legacy else 'arrow'}"
+
+    def _staged_page(self, day: dt.date, staged: _StagedDay, seq: int) -> StorePath:
+        """The file of page ``seq`` of ``staged``: an Arrow IPC file, or a Parquet one when it was listed without
+        a checksum (staged by an earlier version)."""
+        return self._page_path(day, seq, legacy=seq not in staged.checksums)
 
     def _day_dir(self, day: dt.date) -> StorePath:
         """The day's staging folder, created once per run."""
@@ -579,7 +584,7 @@ class StagedIngest:
             table = self._pending.pop((day, seq), None)
             if table is None:  # staged by an interrupted run (verified when it resumed)
                 checksum = staged.checksums.get(seq)
-                path = self._page_path(day, seq, legacy=checksum is None)
+                path = self._staged_page(day, staged, seq)
                 table = read_staged(path) if checksum is None else _read_staged_page(path, checksum)
             tables.append(table)
         if staged.data is not None:
@@ -598,7 +603,7 @@ class StagedIngest:
         # In the committed format already (fsynced only when committed): the commit adds the metadata alone.
         write_table_atomic(merged, self._data_path(day), sync=False)
         for seq in pages:  # only once the merged file is in place
-            self._page_path(day, seq, legacy=seq not in self._staged[day].checksums).unlink(missing_ok=True)
+            self._staged_page(day, self._staged[day], seq).unlink(missing_ok=True)
         self._staged[day] = _StagedDay(merged.num_rows, {})
         self._summaries[day] = (day_stats(merged), _read_at(merged))
 
@@ -630,7 +635,7 @@ class StagedIngest:
                 write_table_atomic(table, path, metadata=commit_record(file_meta, day, table, stats[day]))
                 done = self._staged.get(day, _StagedDay(None, {}))
                 for seq in sorted(done.pages):
-                    self._page_path(day, seq, legacy=seq not in done.checksums).unlink(missing_ok=True)
+                    self._staged_page(day, done, seq).unlink(missing_ok=True)
                 self._staged[day] = _StagedDay(table.num_rows, {})
             self.state["committing"] = True  # from here a resumed run only finishes the moves
             self._save_state()
