@@ -54,7 +54,7 @@ def expected(sim, start: dt.date, end: dt.date, channel: str = "sms") -> list[di
 
 
 def wait_idle(sim, timeout_s: float = 10.0) -> None:
-    """Wait (real time, bounded) until the simulator has finished every request it is serving."""
+    """Wait (real time, bounded) until the simulator has finished and logged every request it received."""
     deadline = time.monotonic() + timeout_s
-    while sim.in_flight and time.monotonic() < deadline:
+    while sim.unfinished and time.monotonic() < deadline:
         time.sleep(0.02)

@@ -322,6 +322,20 @@ def test_concurrency_limit(clock: FakeClock) -> None:
         assert len(fetch(sim, start="10.03.2026", cnt=4)) == 4
 
 
+def test_a_request_is_unfinished_until_it_is_logged(clock: FakeClock) -> None:
+    # The window a "slow" retry test once lost a record in: served (no longer in flight) but not yet logged.
+    with SMSCSimulator(SimulatedAccount(messages_per_day=5), clock=clock) as sim:
+        assert len(fetch(sim, start="10.03.2026", cnt=2)) == 2
+        (record,) = sim.requests
+        assert (sim.unfinished, sim.in_flight) == (0, 0)
+        slot = sim._open_slot()  # received, answered, not logged yet
+        assert (sim.unfinished, sim.in_flight, sim.requests) == (1, 0, [record])
+        sim.reset_log()  # an unfinished request survives a reset of the log
+        assert (sim.unfinished, sim.requests) == (1, [])
+        sim._close_slot(slot, record)
+        assert (sim.unfinished, sim.requests) == (0, [record])
+
+
 def test_rate_limits_off(clock: FakeClock) -> None:
     with SMSCSimulator(SimulatedAccount(messages_per_day=5), clock=clock, rate_limits=False) as sim:
         for _ in range(40):

@@ -506,6 +506,13 @@ class SMSCSimulator:
         with self._limits.lock:
             return sum(self._limits.in_flight.values())
 
+    @property
+    def unfinished(self) -> int:
+        """Requests received and not yet in :attr:`requests` (answered and logged): every request being served,
+        including one past :attr:`in_flight`'s count but not logged yet."""
+        with self._log_lock:
+            return sum(record is None for record in self._log.values())
+
     # ----------------------------------------------------------------------------------------- serving
 
     def _track(self, conn: socket.socket, add: bool) -> None:
