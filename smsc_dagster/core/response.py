@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import msgspec
+import numpy as np
 
 from .errors import ERROR_CLASSES, SMSCError, SMSCResponseError
 
@@ -252,11 +253,13 @@ def int_id_of(row: Any) -> int | None:
 
 # -- history pages read column by column -----------------------------------------------------------------
 
-#: The fields of a history row SMSC documents (see the API reference); any other is an unknown field.
+#: The fields of a history row SMSC documents (see the API reference); any other is an unknown field. In the
+#: order :class:`RawRows` holds their texts: fields the contract types alike are neighbours (integers, then
+#: strings, then the cost and the dates), so each run of them is typed at once.
 HISTORY_FIELDS: tuple[str, ...] = (
-    "int_id", "id", "phone", "sender_id", "message", "status", "status_name", "err", "type", "format",
-    "sms_cnt", "cost", "mccmnc", "country", "operator", "region", "crc",
-    "send_timestamp", "last_timestamp", "send_date", "last_date",
+    "int_id", "send_timestamp", "last_timestamp", "type", "format", "status", "err", "sms_cnt",
+    "id", "phone", "sender_id", "message", "status_name", "mccmnc", "country", "operator", "region", "crc",
+    "cost", "send_date", "last_date",
 )  # fmt: skip
 _NULL = msgspec.Raw(b"null")
 # A row holding only documented fields, each kept as its JSON text (a slice of the body: no Python value is
@@ -275,25 +278,54 @@ _UTF8 = "application/json; charset=utf-8"
 class RawRows(Sequence[dict[str, Any]]):
     """A history page whose rows hold documented fields only, kept as the JSON text of every value.
 
-    :attr:`data` holds every row's JSON text of each of :data:`HISTORY_FIELDS` in turn (``null`` where a row
-    has none), each text followed by a line break: what :func:`smsc_dagster.storage.contract.rows_to_table`
-    types column by column without building a Python object per value. As a sequence it is the rows as dicts,
-    parsed from the body the first time they are asked for: exactly what :func:`parse_body` returns (or
-    raises: the texts are not proven UTF-8 until then, or until they are typed).
+    The texts are held in one of two forms, for :func:`smsc_dagster.storage.contract.rows_to_table` to type
+    column by column without building a Python object per value:
+
+    * :attr:`data`: every row's JSON text of each of :data:`HISTORY_FIELDS` in turn (``null`` where a row has
+      none), each text followed by a line break;
+    * :attr:`spans` (when :attr:`data` is ``None``): ``(buffer, starts, ends, members)``, where value ``k`` of
+      row ``r`` (in the row's key order) is ``buffer[starts[r * K + k]:ends[r * K + k]]`` and is followed by
+      one byte that is not part of it, ``K`` is the rows' number of keys, and ``members[f]`` is which of them is
+      field ``f`` of :data:`HISTORY_FIELDS` (``-1``: no row has it, its texts are all ``null``).
+
+    As a sequence it is the rows as dicts, parsed from the body the first time they are asked for: exactly
+    what :func:`parse_body` returns (or raises: the texts are not proven UTF-8 until then, or until they are
+    typed).
     """
 
-    __slots__ = ("_body", "_count", "_int_id_text", "_rows", "data")
+    __slots__ = ("_body", "_count", "_int_id_text", "_rows", "data", "spans")
 
-    def __init__(self, body: bytes, count: int, data: bytes, int_id_text: bytes) -> None:
+    def __init__(
+        self,
+        body: bytes,
+        count: int,
+        data: bytes | None = None,
+        int_id_text: bytes | None = None,
+        spans: tuple[bytes, Any, Any, tuple[int, ...]] | None = None,
+    ) -> None:
+        if (data is None) == (spans is None):
+            raise ValueError("RawRows holds its texts either as data or as spans")
         self._body = body  # UTF-8
         self._count = count
         self._int_id_text = int_id_text  # the int_id texts, one a line (no final line break)
         self._rows: list[dict[str, Any]] | None = None
         self.data = data
+        self.spans = spans
 
     def int_ids(self) -> list[int] | None:
         """Every row's ``int_id`` when each is a JSON number or a string of ASCII digits (what
         :func:`int_id_of` reads the same way), else ``None``."""
+        if self._int_id_text is None:
+            if self.spans is None:
+                return None
+            buffer, starts, ends, members = self.spans
+            member = members[HISTORY_FIELDS.index("int_id")]
+            if member < 0:
+                return None
+            keys = len(starts) // self._count
+            self._int_id_text = b"\n".join(
+                map(buffer.__getitem__, map(slice, starts[member::keys].tolist(), ends[member::keys].tolist()))
+            )
         digits = self._int_id_text.replace(b'"', b"")
         if not digits.replace(b"\n", b"").isdigit() or b"\n\n" in digits or digits[:1] == b"\n" or digits[-1:] == b"\n":
             return None  # a null, an empty string, a sign, a fraction...
@@ -325,6 +357,104 @@ class RawRows(Sequence[dict[str, Any]]):
         return f"RawRows({self._count} rows)"
 
 
+# A row member as msgspec.json.format(indent=1) writes it: two spaces, the key, ": ", the value (then "," unless
+# it is the row's last), one a line; rows are " {" ... " }," lines between "[" and "]".
+_MEMBER_PREFIX = {f'  "{name}": '.encode(): index for index, name in enumerate(HISTORY_FIELDS)}
+_WINDOW = 24  # bytes of each member line compared at once: the longest prefix (20 bytes) fits
+assert max(map(len, _MEMBER_PREFIX)) <= _WINDOW
+
+
+@lru_cache(maxsize=64)
+def _prefix_words(order: tuple[int, ...]) -> tuple[Any, Any]:
+    """For rows whose keys are ``HISTORY_FIELDS[i] for i in order``: each member line's first
+    :data:`_WINDOW` bytes as little-endian words, masked to its prefix, and the masks."""
+    prefixes = [f'  "{HISTORY_FIELDS[i]}": '.encode() for i in order]
+    expected = b"".join(p.ljust(_WINDOW, b"\0") for p in prefixes)
+    mask = b"".join((b"\xff" * len(p)).ljust(_WINDOW, b"\0") for p in prefixes)
+    words = _WINDOW // 8
+    return (
+        np.frombuffer(expected, "<u8").reshape(len(order), words),
+        np.frombuffer(mask, "<u8").reshape(len(order), words),
+    )
+
+
+def _formatted_rows(utf8: bytes) -> RawRows | None:
+    """The page as :class:`RawRows` in the :attr:`~RawRows.spans` form, when it is an array of objects that all
+    have the same documented keys, each once, in the same order (what a server sends); else ``None``.
+
+    ``msgspec.json.format`` validates the JSON as the decoder does and writes one member a line; the member
+    lines are then found by position and each one's key is checked byte for byte, so the value texts come out
+    of the formatted text without a Python object a value."""
+    try:
+        text = msgspec.json.format(utf8, indent=1)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    breaks = np.flatnonzero(np.frombuffer(text, np.uint8) == 10)
+    lines = len(breaks) + 1
+    first_end = int(breaks[1]) if lines > 2 else 0
+    if text[:first_end + 1] != b"[\n {\n":
+        return None
+    # Row 0's keys, from its member lines.
+    order: list[int] = []
+    start = first_end + 1
+    for end in breaks[2 : len(HISTORY_FIELDS) + 3].tolist():
+        line = text[start:end]
+        if line in (b" },", b" }"):
+            break
+        cut = line.find(b'": ')
+        index = _MEMBER_PREFIX.get(line[: cut + 3]) if cut > 0 else None
+        if index is None:
+            return None  # an undocumented key, an escaped one, a value spread over lines...
+        order.append(index)
+        start = end + 1
+    keys = len(order)
+    count, rest = divmod(lines - 2, keys + 2)
+    if not keys or rest or len(set(order)) < keys:
+        return None
+    starts = np.empty(lines, np.int64)
+    starts[0] = 0
+    starts[1:] = breaks + 1
+    ends = np.empty(lines, np.int64)
+    ends[:-1] = breaks
+    ends[-1] = len(text)
+    rows = np.arange(count, dtype=np.int64) * (keys + 2) + 1  # each row's " {" line
+    closing = rows + keys + 1
+    raw = np.frombuffer(text, np.uint8)
+    if not (
+        np.all(ends[rows] - starts[rows] == 2)
+        and np.all(raw[starts[rows] + 1] == 123)  # " {"
+        and np.all(ends[closing[:-1]] - starts[closing[:-1]] == 3)
+        and np.all(raw[starts[closing] + 1] == 125)  # " }," and the last " }"
+        and ends[closing[-1]] - starts[closing[-1]] == 2
+        and lines == closing[-1] + 2
+        and text.endswith(b"\n]")
+    ):
+        return None
+    members = (rows[:, None] + np.arange(1, keys + 1)).reshape(-1)  # every member line, row by row
+    member_starts = starts[members]
+    # Each member line's key, checked byte for byte: the first bytes of every line of every row but the last
+    # at once (as words), the last row's (whose window could pass the end) one by one.
+    prefixes = [f'  "{HISTORY_FIELDS[i]}": '.encode() for i in order]
+    if count > 1:
+        expected, mask = _prefix_words(tuple(order))
+        windows = np.lib.stride_tricks.as_strided(raw, (len(text) - _WINDOW + 1, _WINDOW), (1, 1))
+        words = windows[member_starts[: -keys]].view("<u8").reshape(count - 1, keys, _WINDOW // 8)
+        if np.any((words & mask) != expected):
+            return None  # a row with other keys, or in another order
+    if not all(map(text.startswith, prefixes, member_starts[-keys:].tolist())):
+        return None
+    lengths = np.fromiter(map(len, prefixes), np.int64, keys)
+    value_starts = (member_starts.reshape(count, keys) + lengths).reshape(-1)
+    value_ends = ends[members].reshape(count, keys)
+    value_ends[:, :-1] -= 1  # the comma after each member but the last
+    if np.any(raw[value_ends[:, :-1]] != 44):
+        return None
+    value_ends = value_ends.reshape(-1)
+    position = {field: member for member, field in enumerate(order)}
+    fields = tuple(position.get(f, -1) for f in range(len(HISTORY_FIELDS)))
+    return RawRows(utf8, count, spans=(text, value_starts, value_ends, fields))
+
+
 def parse_history_body(body: bytes, content_type: str | None, secrets: Iterable[str | None] = ()) -> Any:
     """:func:`parse_body` for a history page: a JSON array of rows with documented fields only comes back as
     :class:`RawRows` (the same rows, read column by column); anything else as :func:`parse_body` returns or
@@ -341,8 +471,14 @@ def parse_history_body(body: bytes, content_type: str | None, secrets: Iterable[
         return parse_body(body, content_type, secrets)
     try:
         utf8 = body if charset == "utf-8" else body.decode(charset).encode("utf-8")
+    except UnicodeError:
+        return parse_body(body, content_type, secrets)
+    formatted = _formatted_rows(utf8)
+    if formatted is not None:
+        return formatted
+    try:
         rows = _RAW_PAGE.decode(utf8)
-    except (msgspec.DecodeError, UnicodeError, RecursionError):  # RecursionError: nested beyond its depth
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested beyond its depth
         return parse_body(body, content_type, secrets)
     if not rows:
         return rows
