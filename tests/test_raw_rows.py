@@ -579,6 +579,7 @@ def _common_pages() -> list:
 def test_the_common_page_is_typed_from_its_texts_without_parsing_the_rows(body, content_type, rows):
     raw = parse_history_body(body, content_type)
     assert isinstance(raw, RawRows) and len(raw) == len(rows)
+    assert raw.spans is not None and raw.data is None  # read through the formatted text: no Raw a value
     table = convert(raw)
     assert raw._rows is None  # every field typed from its texts: no dict, no Python value a field
     assert table.equals(convert(parse_body(body, content_type)))
@@ -608,6 +609,62 @@ def test_a_field_the_texts_cannot_type_is_read_from_the_parsed_rows(field, text)
     assert_same_outcome(body, UTF8)
     outcome(convert, raw)
     assert raw._rows is not None
+
+
+# -- which form a page takes: the formatted text (spans), or one Raw a value (data) -----------------------------
+
+
+def _shuffled(row):
+    return row[1:] + row[:1]
+
+
+def _form_cases() -> list:
+    rows = text_rows(6)
+    tiny = [[("send_timestamp", str(SEND - k)), ("int_id", str(9 - k))] for k in range(3)]
+    return [
+        pytest.param(rows, "spans", id="same-keys-same-order"),
+        pytest.param([r for r in text_rows(1)], "spans", id="one-row"),
+        pytest.param(tiny, "spans", id="two-short-fields"),  # the last rows' lines are shorter than a key window
+        pytest.param([[(k, v) for k, v in r if k not in ("crc", "region")] for r in rows], "spans", id="fields-missing-from-every-row"),
+        pytest.param([_shuffled(r) if k == 3 else r for k, r in enumerate(rows)], "data", id="one-row-in-another-order"),
+        pytest.param([put(r, "crc", MISSING) if k == 5 else r for k, r in enumerate(rows)], "data", id="one-row-without-a-field"),
+        pytest.param([[*r, ("crc", '"x"')] if k == 2 else r for k, r in enumerate(rows)], "data", id="a-duplicate-key"),
+        pytest.param([[("region", '"a"'), *r[:-1]] if k == 0 else r for k, r in enumerate(rows)], "data", id="duplicate-in-the-first-row"),
+        pytest.param([put(r, "region", '{"a": [1, "b"]}') if k == 1 else r for k, r in enumerate(rows)], "data", id="a-nested-value"),
+        pytest.param([put(r, "region", "[1]") for r in rows], "data", id="nested-in-every-row"),
+        pytest.param([put(r, "region", "[]") for r in rows], "spans", id="empty-array-in-every-row"),  # one line
+        pytest.param([[("int_\\u0069d" if k == "int_id" else k, v) for k, v in r] for r in rows], None, id="an-escaped-key"),
+    ]
+
+
+@pytest.mark.parametrize("rows, form", _form_cases())
+@pytest.mark.parametrize("layout", ["compact", "spaced", "pretty"])
+def test_a_page_takes_the_formatted_form_only_when_every_row_has_the_same_keys(rows, form, layout):
+    """The formatted form is read by position: every row with the same documented keys, each once, in the
+    same order. Any other page takes one Raw a value (or the standard parse); the outcome is the old one."""
+    text = assemble(rows, item=",", colon=":", between=",") if layout == "compact" else assemble(rows)
+    if layout == "pretty":
+        text = text.replace("{", "{\n    ").replace("}, {", "},\n  {").replace(", \"", ",\n    \"")
+    body = encode(text)
+    raw = parse_history_body(body, UTF8)
+    if form is None:
+        assert not isinstance(raw, RawRows)
+    else:
+        assert isinstance(raw, RawRows)
+        assert (raw.spans is not None, raw.data is not None) == (form == "spans", form == "data")
+    assert_same_outcome(body, UTF8)
+    if isinstance(raw, RawRows) and raw.int_ids() is not None:
+        assert raw.int_ids() == [int(json.loads(dict(r)["int_id"])) for r in rows]
+
+
+def test_a_field_no_row_has_is_null_in_the_formatted_form():
+    rows = [[(k, v) for k, v in r if k != "sender_id"] for r in text_rows(4)]
+    raw = parse_history_body(encode(assemble(rows)), UTF8)
+    assert raw.spans is not None and raw.spans[3][HISTORY_FIELDS.index("sender_id")] == -1
+    table = convert(raw)
+    assert raw._rows is None
+    assert table["sender_id"].to_pylist() == [None] * 4
+    assert table["phone"].to_pylist() == [json.loads(dict(r)["phone"]) for r in rows]
 
 
 # -- end to end, over HTTP --------------------------------------------------------------------------------------

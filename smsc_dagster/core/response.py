@@ -461,8 +461,10 @@ def parse_history_body(body: bytes, content_type: str | None, secrets: Iterable[
     raises it.
 
     The page is read by msgspec with every field kept as its JSON text, in the body's charset converted to
-    UTF-8 first when it is another ASCII-compatible one. A body msgspec refuses (malformed JSON, a row that
-    is not an object, an unknown field, lone surrogates...) takes :func:`parse_body`, which decides as before.
+    UTF-8 first when it is another ASCII-compatible one: formatted one member a line when every row has the
+    same documented keys in the same order (what a server sends; :attr:`RawRows.spans`), else decoded into
+    one ``msgspec.Raw`` a value (:attr:`RawRows.data`). A body msgspec refuses (malformed JSON, a row that is
+    not an object, an unknown field, lone surrogates...) takes :func:`parse_body`, which decides as before.
     """
     if body[:1] != b"[":
         return parse_body(body, content_type, secrets)

@@ -285,11 +285,13 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
     except pa.ArrowInvalid:
         return {}
     # The texts of every field at once: nulls, and which are strings.
-    is_null = pc.equal(texts, "null\n")
-    quoted = pc.starts_with(texts, '"')
+    # (Each text is one JSON value: the ones starting with "n" are null, those with a quote strings.)
+    first_bytes = np.frombuffer(data, np.uint8)[offsets[:-1]]
+    is_null = (first_bytes == 110) & (np.diff(offsets) == 5)
+    quoted = first_bytes == 34
     shape = (len(HISTORY_FIELDS), n)
-    nulls = is_null.to_numpy(zero_copy_only=False).reshape(shape).sum(axis=1)
-    strings = quoted.to_numpy(zero_copy_only=False).reshape(shape).sum(axis=1)
+    nulls = is_null.reshape(shape).sum(axis=1)
+    strings = quoted.reshape(shape).sum(axis=1)
     typed: dict[str, pa.Array] = {}
     # The common forms first, a run of neighbouring fields at once (one call a run instead of one a field):
     # integers that are digits (numbers, or strings of digits), and strings that are all strings.
@@ -312,7 +314,7 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
         binary = text.view(pa.binary())
         column = _unquoted(binary, strings[index], n)
         if nulls[index]:
-            column = pc.if_else(is_null.slice(start, n), pa.scalar(None, pa.string()), column)
+            column = pc.if_else(is_null[start : start + n], pa.scalar(None, pa.string()), column)
         try:
             if integer:
                 column = column.cast(pa.int64() if name in _INT64_FIELDS else pa.int32())
@@ -320,7 +322,7 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
                     continue  # a required value missing: the per-value path names the row
             elif name in _STRING_FIELDS:
                 if strings[index] + nulls[index] < n and not _plain_integers(data, offsets, start, n):
-                    other = pc.or_(is_null.slice(start, n), quoted.slice(start, n))
+                    other = pa.array(is_null[start : start + n] | quoted[start : start + n])
                     if not _all_match(text, _JSON_NUMBER_TEXT, other) or pc.max(
                         pc.if_else(other, 0, pc.binary_length(binary))
                     ).as_py() > _MAX_INT_DIGITS + 1:  # (a sign counted as a digit: the per-value path decides)
@@ -379,7 +381,7 @@ def _unquoted(binary: pa.BinaryArray, strings: int, n: int) -> pa.StringArray:
 
 def _type_integer_run(
     typed: dict[str, pa.Array], data: Any, texts: pa.StringArray, offsets: Any, n: int, nulls: Any, strings: Any,
-    is_null: pa.BooleanArray,
+    is_null: Any,
 ) -> None:
     """Type the integer fields at once when all their texts are integer texts and fit their types; the fields
     of a run that does not are left to the per-field conversion."""
@@ -388,7 +390,7 @@ def _type_integer_run(
         return
     column = _unquoted(texts.slice(0, size).view(pa.binary()), int(strings[: len(_INTEGER_RUN)].sum()), size)
     if nulls[: len(_INTEGER_RUN)].any():
-        column = pc.if_else(is_null.slice(0, size), pa.scalar(None, pa.string()), column)
+        column = pc.if_else(is_null[:size], pa.scalar(None, pa.string()), column)
     wide = len(_INT64_FIELDS) * n
     try:
         values = column.cast(pa.int64())
