@@ -247,92 +247,180 @@ def rows_to_table(
     return pa.Table.from_arrays([columns[c.name] for c in HISTORY_COLUMNS], schema=HISTORY_SCHEMA)
 
 
-# The JSON text of a number whose text is the string _string_column makes of it (str() of the int): an integer
-# other than -0 (each text here ends with its line break). A string without a backslash is its bytes between
-# the quotes.
-_JSON_NUMBER_TEXT = r"^(?:-?[1-9][0-9]*|0)\n$"
 # Python's limit for reading an int from text: the standard parse refuses a page with a longer one, so must this.
 _MAX_INT_DIGITS = 4300
 _TYPED_FIELDS = _INT64_FIELDS + _STRING_FIELDS + _CODE_FIELDS + ("cost",)
-# What an integer field's texts may hold besides ``null``: digits, a minus sign, quotes (a digit string), line breaks.
-_INTEGER_BYTES = b'0123456789-"\n'
+# What an integer field's values may hold besides null: digits and minus signs (numbers, and digit strings' contents).
+_INTEGER_BYTES = b"0123456789-"
+# Neighbours in HISTORY_FIELDS (see there), typed a run at once in their common forms.
+_INTEGER_RUN = _INT64_FIELDS + _CODE_FIELDS
+_REQUIRED_FIELDS = ("int_id", "send_timestamp")
+assert HISTORY_FIELDS[: len(_INTEGER_RUN)] == _INTEGER_RUN
+assert HISTORY_FIELDS[len(_INTEGER_RUN) : len(_INTEGER_RUN) + len(_STRING_FIELDS)] == _STRING_FIELDS
+assert set(_INT64_FIELDS) >= set(_REQUIRED_FIELDS)
+_NULL_STRING = pa.scalar(None, pa.string())
+
+
+class _PageValues:
+    """Every value of a :class:`RawRows` page, field by field (:data:`HISTORY_FIELDS` order, ``n`` values a
+    field): its *content* — a string's bytes between its quotes (escapes still in), any other value's JSON
+    text — in one Arrow array gathered by one ``take``, with which values are strings and which are null."""
+
+    def __init__(self, contents: pa.StringArray, quoted: Any, content_first: Any) -> None:
+        self.contents = contents
+        self.offsets = np.frombuffer(contents.buffers()[1], np.int32, len(contents) + 1)
+        self.bytes = np.frombuffer(contents.buffers()[2], np.uint8)
+        self.lengths = np.diff(self.offsets)
+        looks_null = (content_first == 110) & (self.lengths == 4)  # a JSON text starting with "n" is null
+        self.quoted = quoted
+        self.null = looks_null & ~quoted
+        self.quoted_null = looks_null & quoted  # perhaps the string "null"
+
+    def region(self, first: int, last: int) -> bytes:
+        """The contents of values ``first`` to ``last``, one after the other."""
+        return self.bytes[self.offsets[first] : self.offsets[last]].tobytes()
+
+    def integers(self, first: int, last: int) -> bool:
+        """Whether values ``first`` to ``last`` are all nulls, numbers of digits and signs, and strings of
+        them (numbers are proven integers by the cast — a fraction, an exponent, true... fail it —, strings
+        must be digits and signs: " 5", "+5" are the per-value path's to judge; "", "5-" fail the cast)."""
+        return not (
+            self.region(first, last).replace(b"null", b"").translate(None, _INTEGER_BYTES)
+            or self.quoted_null[first:last].any()
+        )
+
+    def plain_numbers(self, first: int, n: int) -> bool:
+        """Whether every number among values ``first`` to ``first + n`` (strings and nulls aside) is a plain
+        integer — digits, perhaps a minus sign, not ``-0``, no longer than Python reads —, so that its text is
+        the string the per-value path makes of it (``str`` of the int). (Each is a JSON number: digits and
+        minus signs alone make one of ``-?(0|[1-9][0-9]*)``.)"""
+        numbers = ~(self.quoted[first : first + n] | self.null[first : first + n])
+        lengths = self.lengths[first : first + n]
+        low, high = self.offsets[first], self.offsets[first + n]
+        text = self.bytes[low:high][np.repeat(numbers, lengths)]
+        if np.any(((text < 48) | (text > 57)) & (text != 45)):
+            return False  # a fraction, an exponent, true, an object...
+        starts = self.offsets[first : first + n][numbers]
+        signed = starts[self.bytes[starts] == 45]
+        return not (np.any(self.bytes[signed + 1] == 48) or int(lengths[numbers].max(initial=0)) > _MAX_INT_DIGITS)
+
+    def escapes(self, first: int, n: int) -> bool:
+        """Whether any of values ``first`` to ``first + n`` holds a backslash."""
+        return bool((self.bytes[self.offsets[first] : self.offsets[first + n]] == 92).any())
+
+    def unescaped(self, column: pa.StringArray, first: int, n: int) -> pa.StringArray | None:
+        """``column`` (values ``first`` to ``first + n``) with every string holding an escape (a quote, a line
+        break in a message) replaced by its value, parsed in one call (``None`` when one is not a string)."""
+        low, high = int(self.offsets[first]), int(self.offsets[first + n])
+        at = np.flatnonzero(self.bytes[low:high] == 92) + low
+        if not len(at):
+            return column
+        escaped = np.zeros(n, bool)
+        escaped[np.searchsorted(self.offsets[first : first + n + 1], at, side="right") - 1] = True
+        if not self.quoted[first : first + n][escaped].all():
+            return None  # (never: outside a string a backslash is not JSON)
+        texts = self.contents.slice(first, n).filter(pa.array(escaped)).to_pylist()
+        try:
+            values = _STRING_LIST.decode(('["' + '","'.join(texts) + '"]').encode())
+        except (msgspec.DecodeError, RecursionError):
+            return None
+        if len(values) != len(texts):
+            return None
+        return pc.replace_with_mask(column, pa.array(escaped), pa.array(values, pa.string()))
+
+
+_STRING_LIST = msgspec.json.Decoder(list[str])
+
+
+def _page_values(rows: RawRows) -> _PageValues | None:
+    """The values of ``rows`` (``None`` when its texts are not one value a line, or not UTF-8)."""
+    n = len(rows)
+    count = n * len(HISTORY_FIELDS)
+    if rows.data is None:
+        buffer, starts, ends, members = rows.spans
+        keys = len(starts) // n
+        member = np.array(members, np.int64)[:, None]
+        order = np.arange(n, dtype=np.int64) * keys + member
+        if np.any(member < 0):  # fields no row has: the text null
+            order[member[:, 0] < 0] = len(starts)
+            starts, ends = np.append(starts, len(buffer)), np.append(ends, len(buffer) + 4)
+            buffer += b"null"
+        order = order.reshape(-1)
+    else:
+        # Every text of every field, each with its line break. One more line than there are values means a
+        # nested value spread over lines (never a documented field's): the page is read the standard way.
+        buffer = rows.data
+        ends = np.flatnonzero(np.frombuffer(buffer, np.uint8) == 10)
+        if len(ends) != count:
+            return None
+        starts = np.empty(count, np.int64)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        order = np.arange(count, dtype=np.int64)
+    raw = np.frombuffer(buffer, np.uint8)
+    quoted = raw[starts] == 34
+    inner_starts, inner_ends = starts + quoted, ends - quoted  # a string's contents: between its quotes
+    content_first = raw[np.minimum(inner_starts, len(raw) - 1)]
+    # Every byte of the buffer in an element: the gap before each value, its contents, ..., the rest.
+    bounds = np.empty(2 * len(starts) + 2, np.int32)
+    bounds[0] = 0
+    bounds[1:-1:2] = inner_starts
+    bounds[2:-1:2] = inner_ends
+    bounds[-1] = len(buffer)
+    pieces = pa.Array.from_buffers(pa.binary(), len(bounds) - 1, [None, pa.py_buffer(bounds), pa.py_buffer(buffer)])
+    contents = pieces.take(pa.array(2 * order + 1)).view(pa.string())
+    try:
+        contents.validate(full=True)  # proves every value UTF-8 (the standard parse refuses a page that is not)
+    except pa.ArrowInvalid:
+        return None
+    return _PageValues(contents, quoted[order], content_first[order])
 
 
 def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
     """The columns of every field of ``rows`` whose JSON texts convert exactly as the per-value conversion
     would convert the parsed values — integers from numbers and digit strings, strings from strings (those
-    with escapes parsed one by one) and from integers, costs from decimal strings — typed from the texts by
-    Arrow, no Python object a value. A field with any other text (a float, a sign in a string, a value beyond
-    its type, a missing required value...) is left out, for the caller to convert from the parsed rows."""
-    n, count = len(rows), len(rows) * len(HISTORY_FIELDS)
-    # Every text of every field, each with its line break, in one buffer the array points into (no copy). One
-    # more line than there are values means a nested value spread over lines (never a documented field's): the
-    # page is read the standard way. Casting the texts proves them UTF-8; a page that is not is read the
-    # standard way too (which refuses it).
-    if rows.data is None:
-        data, offsets = _field_major_texts(rows)
-    else:
-        data = rows.data
-        ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 10)
-        if len(ends) != count:
-            return {}
-        offsets = np.empty(count + 1, np.int32)
-        offsets[0] = 0
-        offsets[1:] = ends + 1
-    try:
-        texts = pa.Array.from_buffers(pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)])
-        texts.validate(full=True)
-    except pa.ArrowInvalid:
+    with escapes parsed) and from integers, costs from decimal strings — typed from the texts by Arrow, no
+    Python object a value. A field with any other text (a float, a sign in a string, a value beyond its type,
+    a missing required value...) is left out, for the caller to convert from the parsed rows."""
+    values = _page_values(rows)
+    if values is None:
         return {}
-    # The texts of every field at once: nulls, and which are strings.
-    # (Each text is one JSON value: the ones starting with "n" are null, those with a quote strings.)
-    first_bytes = np.frombuffer(data, np.uint8)[offsets[:-1]]
-    is_null = (first_bytes == 110) & (np.diff(offsets) == 5)
-    quoted = first_bytes == 34
+    n = len(rows)
     shape = (len(HISTORY_FIELDS), n)
-    nulls = is_null.reshape(shape).sum(axis=1)
-    strings = quoted.reshape(shape).sum(axis=1)
+    nulls = values.null.reshape(shape).sum(axis=1)
+    strings = values.quoted.reshape(shape).sum(axis=1)
     typed: dict[str, pa.Array] = {}
-    # The common forms first, a run of neighbouring fields at once (one call a run instead of one a field):
-    # integers that are digits (numbers, or strings of digits), and strings that are all strings.
-    _type_integer_run(typed, data, texts, offsets, n, nulls, strings, is_null)
-    _type_string_runs(typed, data, texts, offsets, n, strings)
+    # The common forms first, a run of neighbouring fields at once: integers (numbers, or strings of digits),
+    # and strings that are all strings (their contents as they are: no call at all).
+    _type_integer_run(typed, values, nulls)
+    _type_string_runs(typed, values, n, strings)
     for index, name in enumerate(HISTORY_FIELDS):
         if name in typed:
             continue
         start = index * n
-        first, last = int(offsets[start]), int(offsets[start + n])  # the field's bytes in data
         if name not in _TYPED_FIELDS:  # send_date, last_date: not kept, but what is not a string is the parse's
             if strings[index] + nulls[index] < n:
                 rows.rows  # noqa: B018  (raises what the standard parse raises, e.g. for 5000 digits)
             continue
-        escapes = data.find(b"\\", first, last) >= 0
         integer = name in _INTEGER_RUN
-        if integer and not _integer_bytes(data, first, last):
+        if integer and not values.integers(start, start + n):
             continue
-        text = texts.slice(start, n)
-        binary = text.view(pa.binary())
-        column = _unquoted(binary, strings[index], n)
+        column = values.contents.slice(start, n)
         if nulls[index]:
-            column = pc.if_else(is_null[start : start + n], pa.scalar(None, pa.string()), column)
+            column = pc.if_else(values.null[start : start + n], _NULL_STRING, column)
         try:
             if integer:
                 column = column.cast(pa.int64() if name in _INT64_FIELDS else pa.int32())
                 if column.null_count and name in _REQUIRED_FIELDS:
                     continue  # a required value missing: the per-value path names the row
             elif name in _STRING_FIELDS:
-                if strings[index] + nulls[index] < n and not _plain_integers(data, offsets, start, n):
-                    other = pa.array(is_null[start : start + n] | quoted[start : start + n])
-                    if not _all_match(text, _JSON_NUMBER_TEXT, other) or pc.max(
-                        pc.if_else(other, 0, pc.binary_length(binary))
-                    ).as_py() > _MAX_INT_DIGITS + 1:  # (a sign counted as a digit: the per-value path decides)
-                        continue  # a number that is not a plain integer (1.5, -0, 5000 digits), true, an object...
-                if escapes:
-                    column = _with_escaped(column, text, data, offsets, start, n)
-                    if column is None:
-                        continue
+                if strings[index] + nulls[index] < n and not values.plain_numbers(start, n):
+                    continue  # a number that is not a plain integer (1.5, -0, 5000 digits), true, an object...
+                column = values.unescaped(column, start, n)
+                if column is None:
+                    continue
             else:  # cost
-                if escapes or strings[index] + nulls[index] < n:
+                if strings[index] + nulls[index] < n or values.escapes(start, n):
                     continue  # numbers are the per-value path's (it reads floats by their shortest repr)
                 column = column.cast(COST_TYPE)  # the cast the per-value path tries first on decimal strings
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # not that type, or beyond it
@@ -341,161 +429,38 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
     return typed
 
 
-# Neighbours in HISTORY_FIELDS (see there), typed a run at once in their common forms.
-_INTEGER_RUN = _INT64_FIELDS + _CODE_FIELDS
-_REQUIRED_FIELDS = ("int_id", "send_timestamp")
-assert HISTORY_FIELDS[: len(_INTEGER_RUN)] == _INTEGER_RUN
-assert HISTORY_FIELDS[len(_INTEGER_RUN) : len(_INTEGER_RUN) + len(_STRING_FIELDS)] == _STRING_FIELDS
-assert set(_INT64_FIELDS) >= set(_REQUIRED_FIELDS)
-
-
-def _integer_bytes(data: bytes | bytearray, first: int, last: int) -> bool:
-    """Whether ``data[first:last]`` holds only integer texts: numbers, digit strings and ``null`` (numbers are
-    proven integers by the cast — a fraction, an exponent, true... fail it —, strings must be digits and signs:
-    " 5", "+5" are the per-value path's to judge; "", "5-" fail the cast)."""
-    chunk = data[first:last]
-    return not (chunk.find(b"\\") >= 0 or chunk.replace(b"null", b"").translate(None, _INTEGER_BYTES) or b'"null"' in chunk)
-
-
-def _plain_integers(data: bytes | bytearray, offsets: Any, start: int, n: int) -> bool:
-    """Whether texts ``start`` to ``start + n`` are integer texts none of which is ``-0`` or longer than
-    Python reads: then each number's text is the string the per-value path makes of it (``str`` of the int)."""
-    first, last = int(offsets[start]), int(offsets[start + n])
-    return (
-        _integer_bytes(data, first, last)
-        and data.find(b"-0", first, last) < 0
-        and int(np.diff(offsets[start : start + n + 1]).max()) <= _MAX_INT_DIGITS + 1
-    )
-
-
-def _unquoted(binary: pa.BinaryArray, strings: int, n: int) -> pa.StringArray:
-    """The texts (each with its line break) without the line break, and without their quotes when they are
-    strings: ``strings`` of the ``n`` are. (Still UTF-8: only ASCII is cut. A string with an escape comes out
-    garbled: the caller replaces it by its parsed value.)"""
-    if strings == n:  # every value a string: its bytes between the quotes
-        return pc.binary_slice(binary, 1, -2).view(pa.string())
-    if strings:  # strings and numbers (or nulls): a JSON string has quotes at its ends only, unless escaped
-        return pc.ascii_trim(binary.view(pa.string()), '"\n')
-    return pc.binary_slice(binary, 0, -1).view(pa.string())
-
-
-def _type_integer_run(
-    typed: dict[str, pa.Array], data: Any, texts: pa.StringArray, offsets: Any, n: int, nulls: Any, strings: Any,
-    is_null: Any,
-) -> None:
-    """Type the integer fields at once when all their texts are integer texts and fit their types; the fields
-    of a run that does not are left to the per-field conversion."""
+def _type_integer_run(typed: dict[str, pa.Array], values: _PageValues, nulls: Any) -> None:
+    """Type the integer fields at once when all their values are integer texts and fit their types; the
+    fields of a run that does not are left to the per-field conversion."""
+    n = len(values.contents) // len(HISTORY_FIELDS)
     size = len(_INTEGER_RUN) * n
-    if not _integer_bytes(data, 0, int(offsets[size])):
+    if not values.integers(0, size):
         return
-    column = _unquoted(texts.slice(0, size).view(pa.binary()), int(strings[: len(_INTEGER_RUN)].sum()), size)
+    column = values.contents.slice(0, size)
     if nulls[: len(_INTEGER_RUN)].any():
-        column = pc.if_else(is_null[:size], pa.scalar(None, pa.string()), column)
-    wide = len(_INT64_FIELDS) * n
+        column = pc.if_else(values.null[:size], _NULL_STRING, column)
     try:
-        values = column.cast(pa.int64())
-        codes = values.slice(wide).cast(pa.int32())
+        wide = column.cast(pa.int64())
+        codes = wide.slice(len(_INT64_FIELDS) * n).cast(pa.int32())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # not integers, or beyond their types
         return
     for index, name in enumerate(_INT64_FIELDS):
-        array = values.slice(index * n, n)
+        array = wide.slice(index * n, n)
         if not (array.null_count and name in _REQUIRED_FIELDS):  # (a missing required value: the per-value path)
             typed[name] = array
     for index, name in enumerate(_CODE_FIELDS):
         typed[name] = codes.slice(index * n, n)
 
 
-def _type_string_runs(
-    typed: dict[str, pa.Array], data: Any, texts: pa.StringArray, offsets: Any, n: int, strings: Any
-) -> None:
-    """Type each run of neighbouring string fields whose texts are all strings at once (their bytes between
-    the quotes; strings with escapes parsed one by one)."""
+def _type_string_runs(typed: dict[str, pa.Array], values: _PageValues, n: int, strings: Any) -> None:
+    """Type every string field whose values are all strings: their contents, those with escapes parsed."""
     base = len(_INTEGER_RUN)
-    index = 0
-    while index < len(_STRING_FIELDS):
-        if strings[base + index] != n:
-            index += 1
-            continue
-        stop = index + 1
-        while stop < len(_STRING_FIELDS) and strings[base + stop] == n:
-            stop += 1
-        start, size = (base + index) * n, (stop - index) * n
-        run = texts.slice(start, size)
-        column = pc.binary_slice(run.view(pa.binary()), 1, -2).view(pa.string())
-        for k, name in enumerate(_STRING_FIELDS[index:stop]):
-            at = start + k * n
-            array = column.slice(k * n, n)
-            if data.find(b"\\", int(offsets[at]), int(offsets[at + n])) >= 0:  # a quote, a line break in a message
-                array = _with_escaped(array, run.slice(k * n, n), data, offsets, at, n)
-                if array is None:
-                    continue
-            typed[name] = array
-        index = stop
-
-
-def _with_escaped(
-    column: pa.StringArray, text: pa.StringArray, data: Any, offsets: Any, start: int, n: int
-) -> pa.StringArray | None:
-    """``column`` with the values whose texts (``text``, lines ``start`` to ``start + n`` of ``data``) hold an
-    escape replaced by their parsed values (``None`` when one is not a JSON string)."""
-    escaped = _lines_with(data, int(offsets[start]), int(offsets[start + n]), b"\\", offsets[start : start + n + 1])
-    parsed = _escaped_strings(text.filter(escaped))
-    return None if parsed is None else pc.replace_with_mask(column, escaped, parsed)
-
-
-def _field_major_texts(rows: RawRows) -> tuple[bytes, Any]:
-    """:attr:`RawRows.data` of a page held as :attr:`RawRows.spans` (the value texts field by field, each
-    followed by a line break), and where each text starts (and the end), gathered by one Arrow ``take``; a
-    field no row has is ``null`` texts."""
-    buffer, starts, ends, members = rows.spans
-    n, keys = len(rows), len(starts) // len(rows)
-    # A copy of the buffer with the byte after each value (a comma or a line break) a line break, and one more
-    # text, "null"; then every byte of it in an element: the gap before each value, the value with its line
-    # break, and the rest. (Gathering from this fresh copy is also twice as fast as from the buffer, which is
-    # no longer in the CPU's caches.)
-    copy = bytearray(buffer)
-    copy += b"null\n"
-    np.frombuffer(copy, np.uint8)[ends] = 10
-    bounds = np.empty(2 * len(starts) + 3, np.int32)
-    bounds[0] = 0
-    bounds[1:-2:2] = starts
-    bounds[2:-2:2] = ends + 1
-    bounds[-2] = len(buffer)
-    bounds[-1] = len(copy)
-    pieces = pa.Array.from_buffers(pa.binary(), len(bounds) - 1, [None, pa.py_buffer(bounds), pa.py_buffer(copy)])
-    member = np.array(members, np.int64)[:, None]
-    index = np.where(member >= 0, 2 * (np.arange(n, dtype=np.int64) * keys + member) + 1, len(bounds) - 2)
-    texts = pieces.take(pa.array(index.reshape(-1)))
-    offsets = np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1)
-    return texts.buffers()[2].to_pybytes()[: offsets[-1]], offsets
-
-
-def _lines_with(data: bytes, first: int, last: int, byte: bytes, starts: Any) -> pa.BooleanArray:
-    """Which of the lines of ``data[first:last]`` (starting at ``starts``, and one past the end) hold ``byte``."""
-    found = np.zeros(len(starts) - 1, bool)
-    at = np.flatnonzero(np.frombuffer(data, np.uint8, last - first, first) == byte[0]) + first
-    found[np.searchsorted(starts, at, side="right") - 1] = True
-    return pa.array(found)
-
-
-def _all_match(texts: pa.StringArray, pattern: str, exempt: pa.BooleanArray) -> bool:
-    """Whether every text matches ``pattern`` (anchored) where ``exempt`` is false."""
-    return bool(pc.all(pc.or_(exempt, pc.match_substring_regex(texts, pattern)), skip_nulls=False).as_py())
-
-
-def _escaped_strings(texts: pa.StringArray) -> pa.StringArray | None:
-    """The values of JSON string texts (each a line: its text and a line break), parsed in one call as one
-    array (``None`` when any is not a string)."""
-    offsets = np.frombuffer(texts.buffers()[1], np.int32, len(texts) + 1, texts.offset * 4)
-    lines = memoryview(texts.buffers()[2])[offsets[0] : offsets[-1]].tobytes()
-    try:
-        values = _STRING_LIST.decode(b"[" + lines[:-1].replace(b"\n", b",") + b"]")
-    except (msgspec.DecodeError, RecursionError):  # not all strings (or not JSON texts)
-        return None
-    return pa.array(values, pa.string()) if len(values) == len(texts) else None
-
-
-_STRING_LIST = msgspec.json.Decoder(list[str])
+    for index, name in enumerate(_STRING_FIELDS):
+        if strings[base + index] == n:
+            start = (base + index) * n
+            column = values.unescaped(values.contents.slice(start, n), start, n)
+            if column is not None:
+                typed[name] = column
 
 
 def _constant_column(value: Any, type_: pa.DataType, n: int) -> pa.Array:
