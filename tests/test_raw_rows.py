@@ -657,6 +657,36 @@ def test_a_page_takes_the_formatted_form_only_when_every_row_has_the_same_keys(r
         assert raw.int_ids() == [int(json.loads(dict(r)["int_id"])) for r in rows]
 
 
+@pytest.mark.parametrize(
+    "texts",
+    [
+        ['"0001990000007"', "1990000006", '"5"', "4"],
+        ["999999999999999999", '"999999999999999998"', "1"],  # 18 digits: read at once
+        ["9999999999999999999", "9999999999999999998"],  # 19 digits: one by one
+        ['"12"', '""', "10"],
+        ["12", "null", "10"],
+        ["12", "-5", "10"],
+        ["12", "1.5", "1"],
+        ["12", '"1a"', "1"],
+        ['"+5"', "3"],
+        ["0", "0"],
+    ],
+)
+@pytest.mark.parametrize("first", [True, False], ids=["int_id-first", "int_id-last"])
+def test_int_ids_of_the_formatted_form_are_those_of_the_parsed_rows(texts, first):
+    """The client's paging read of int_id (all of a page's at once) agrees with its reading of parsed rows,
+    whether int_id is a row's first member (its text near the start of the page) or not."""
+    rows = []
+    for k, text in enumerate(texts):
+        row = [("send_timestamp", str(SEND - k)), ("cost", '"1.50"')]
+        rows.append([("int_id", text), *row] if first else [*row, ("int_id", text)])
+    body = encode(assemble(rows, item=",", colon=":", between=","))
+    raw = parse_history_body(body, UTF8)
+    assert isinstance(raw, RawRows) and raw.spans is not None
+    plain = all(t.strip('"').isdigit() for t in texts)  # what the page's int_ids are read for: else None
+    assert raw.int_ids() == (client_module._plain_int_ids(parse_body(body, UTF8)) if plain else None)
+
+
 def test_a_field_no_row_has_is_null_in_the_formatted_form():
     rows = [[(k, v) for k, v in r if k != "sender_id"] for r in text_rows(4)]
     raw = parse_history_body(encode(assemble(rows)), UTF8)

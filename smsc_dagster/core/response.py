@@ -323,9 +323,11 @@ class RawRows(Sequence[dict[str, Any]]):
             if member < 0:
                 return None
             keys = len(starts) // self._count
-            self._int_id_text = b"\n".join(
-                map(buffer.__getitem__, map(slice, starts[member::keys].tolist(), ends[member::keys].tolist()))
-            )
+            starts, ends = starts[member::keys], ends[member::keys]
+            ids = _digit_texts(buffer, starts, ends)
+            if ids is not None:
+                return ids
+            self._int_id_text = b"\n".join(map(buffer.__getitem__, map(slice, starts.tolist(), ends.tolist())))
         digits = self._int_id_text.replace(b'"', b"")
         if not digits.replace(b"\n", b"").isdigit() or b"\n\n" in digits or digits[:1] == b"\n" or digits[-1:] == b"\n":
             return None  # a null, an empty string, a sign, a fraction...
@@ -355,6 +357,28 @@ class RawRows(Sequence[dict[str, Any]]):
 
     def __repr__(self) -> str:
         return f"RawRows({self._count} rows)"
+
+
+_DIGITS = 18  # at most this many digits always fit an int64
+_POWERS = 10 ** np.arange(_DIGITS - 1, -1, -1, dtype=np.int64)
+
+
+def _digit_texts(buffer: bytes, starts: Any, ends: Any) -> list[int] | None:
+    """The values of the JSON texts ``buffer[starts[i]:ends[i]]`` when every one is a number or a string of 1
+    to 18 ASCII digits (read at once, as numbers), else ``None`` (the caller then reads them one by one)."""
+    raw = np.frombuffer(buffer, np.uint8)
+    quoted = raw[starts] == 34
+    ends = ends - quoted
+    lengths = ends - starts - quoted
+    if not len(starts) or lengths.min() < 1 or lengths.max() > _DIGITS or ends.min() < _DIGITS:
+        return None
+    # Each text's last 18 bytes, its digits right-aligned; the bytes before a shorter one masked out.
+    windows = np.lib.stride_tricks.as_strided(raw, (len(raw) - _DIGITS + 1, _DIGITS), (1, 1))[ends - _DIGITS]
+    digits = windows.astype(np.int64) - 48
+    inside = np.arange(_DIGITS) >= (_DIGITS - lengths)[:, None]
+    if np.any(inside & ((digits < 0) | (digits > 9))):
+        return None
+    return (np.where(inside, digits, 0) @ _POWERS).tolist()
 
 
 # A row member as msgspec.json.format(indent=1) writes it: two spaces, the key, ": ", the value (then "," unless
