@@ -383,16 +383,17 @@ def _digit_texts(buffer: bytes, starts: Any, ends: Any) -> list[int] | None:
 
 # A row member as msgspec.json.format(indent=1) writes it: two spaces, the key, ": ", the value (then "," unless
 # it is the row's last), one a line; rows are " {" ... " }," lines between "[" and "]".
-_MEMBER_PREFIX = {f'  "{name}": '.encode(): index for index, name in enumerate(HISTORY_FIELDS)}
+_PREFIXES = tuple(f'  "{name}": '.encode() for name in HISTORY_FIELDS)
+_MEMBER_PREFIX = {prefix: index for index, prefix in enumerate(_PREFIXES)}
 _WINDOW = 24  # bytes of each member line compared at once: the longest prefix (20 bytes) fits
-assert max(map(len, _MEMBER_PREFIX)) <= _WINDOW
+assert max(map(len, _PREFIXES)) <= _WINDOW
 
 
 @lru_cache(maxsize=64)
 def _prefix_words(order: tuple[int, ...]) -> tuple[Any, Any]:
     """For rows whose keys are ``HISTORY_FIELDS[i] for i in order``: each member line's first
     :data:`_WINDOW` bytes as little-endian words, masked to its prefix, and the masks."""
-    prefixes = [f'  "{HISTORY_FIELDS[i]}": '.encode() for i in order]
+    prefixes = [_PREFIXES[i] for i in order]
     expected = b"".join(p.ljust(_WINDOW, b"\0") for p in prefixes)
     mask = b"".join((b"\xff" * len(p)).ljust(_WINDOW, b"\0") for p in prefixes)
     words = _WINDOW // 8
@@ -458,11 +459,14 @@ def _formatted_rows(utf8: bytes) -> RawRows | None:
     member_starts = starts[members]
     # Each member line's key, checked byte for byte: the first bytes of every line of every row but the last
     # at once (as words), the last row's (whose window could pass the end) one by one.
-    prefixes = [f'  "{HISTORY_FIELDS[i]}": '.encode() for i in order]
+    prefixes = [_PREFIXES[i] for i in order]
     if count > 1:
         expected, mask = _prefix_words(tuple(order))
         windows = np.lib.stride_tricks.as_strided(raw, (len(text) - _WINDOW + 1, _WINDOW), (1, 1))
-        words = windows[member_starts[: -keys]].view("<u8").reshape(count - 1, keys, _WINDOW // 8)
+        try:  # (every window but the last row's ends before the text does: the last row follows it)
+            words = windows[member_starts[:-keys]].view("<u8").reshape(count - 1, keys, _WINDOW // 8)
+        except IndexError:
+            return None
         if np.any((words & mask) != expected):
             return None  # a row with other keys, or in another order
     if not all(map(text.startswith, prefixes, member_starts[-keys:].tolist())):
