@@ -501,3 +501,12 @@ def test_int_ids_as_numbers_and_digit_strings_convert_to_the_exact_ids():
     with pytest.raises(RowContractError) as error:  # the shortcut declines; the named error is unchanged
         rows_to_table([raw("12"), raw("1x")], channel="sms", currency="KZT", timezone="UTC", fetched_at=FETCHED)
     assert str(error.value) == "row 2 has a non-integer int_id: '1x'"
+
+
+def test_a_column_of_status_codes_is_classified_as_status_class_classifies_each():
+    """The column-at-once classification (a lookup table over the classified range) agrees with
+    ``status_class`` for every code around and inside that range, for the int32 extremes and for NULL."""
+    codes = [None, -(2**31), 2**31 - 1, *range(-40, 60)]
+    column = contract._status_classes(pa.array(codes, pa.int32()))
+    assert column.type == pa.string() and column.null_count == 0
+    assert column.to_pylist() == [contract.status_class(code) for code in codes]

@@ -220,7 +220,7 @@ def rows_to_table(
     send_ts = typed_or("send_timestamp", _int_column, pa.int64(), required=True)
     _check_unix_time(send_ts, rows, "send_timestamp", columns["int_id"])
     last_ts = typed_or("last_timestamp", _int_column, pa.int64())
-    if last_ts.null_count < len(last_ts) and pc.any(pc.equal(last_ts, 0)).as_py():
+    if last_ts.null_count < len(last_ts) and pc.min(last_ts).as_py() <= 0 and pc.any(pc.equal(last_ts, 0)).as_py():
         last_ts = pc.if_else(pc.equal(last_ts, 0), pa.scalar(None, pa.int64()), last_ts)
     _check_unix_time(last_ts, rows, "last_timestamp", columns["int_id"])
     columns["channel"] = _constant_column(channel, pa.string(), n)
@@ -499,16 +499,19 @@ def local_dates(timestamps: pa.Array, timezone: str) -> pa.Array:
     return pc.local_timestamp(timestamps.cast(pa.timestamp("us", tz=timezone))).cast(pa.date32())
 
 
-# Every classified status code, and the class of each (by position): one lookup classifies a column.
-_CLASSIFIED = pa.array(DELIVERED + FAILED + PENDING, pa.int32())
-_CLASS_OF = pa.array(
-    ["delivered"] * len(DELIVERED) + ["failed"] * len(FAILED) + ["pending"] * len(PENDING), pa.string()
-)
+# status_class of each code from -2 to 25 (by code + 2), then "other" (any other code, and NULL).
+_LOW_CODE = min(DELIVERED + FAILED + PENDING)
+_CLASS_NAMES = pa.array(["delivered", "failed", "pending", "other"], pa.string())
+_CODE_CLASS = np.full(max(DELIVERED + FAILED + PENDING) - _LOW_CODE + 2, 3, np.int8)
+for _index, _codes in enumerate((DELIVERED, FAILED, PENDING)):
+    _CODE_CLASS[np.array(_codes) - _LOW_CODE] = _index
 
 
 def _status_classes(status: pa.Array) -> pa.Array:
     """:func:`status_class` of every status code (``other`` for NULL and unknown codes)."""
-    return pc.fill_null(_CLASS_OF.take(pc.index_in(status, value_set=_CLASSIFIED)), "other")
+    codes = status.fill_null(_LOW_CODE - 1).to_numpy().astype(np.int64) - _LOW_CODE
+    codes[(codes < 0) | (codes >= len(_CODE_CLASS))] = len(_CODE_CLASS) - 1
+    return _CLASS_NAMES.take(pa.array(_CODE_CLASS[codes]))
 
 
 def _fields_by_key(rows: Sequence[dict[str, Any]]) -> dict[str, tuple[Any, ...]] | None:
