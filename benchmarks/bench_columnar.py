@@ -240,27 +240,29 @@ By stage (medians of the fastest pass; the stages sum to a little less than the 
 
 What changed, stage by stage (this issue's columnar read, against the path before it):
 
-- *decode+parse*: the client reads a history page with msgspec into rows whose every documented field is kept
-  as its JSON text (`msgspec.Raw`: a slice of the body, no Python value built), refusing any undocumented key;
-  the texts are then gathered into one buffer, field by field, one value a line (`core.response.RawRows`). A page
-  msgspec refuses (malformed, an unknown field, lone surrogates, nesting beyond its depth...) goes the standard
-  way (`parse_body`), so every error and every value stays the same; the rows as dicts are parsed from the body
+- *decode+parse*: the client has msgspec reformat a history page (`msgspec.json.format`, which validates the
+  JSON as its decoder does) so that every row member is on a line of its own; when every row has the same
+  documented keys in the same order (what a server sends), numpy finds the lines and checks each one's key byte
+  for byte by position, and the page is kept as the positions of its value texts (`core.response.RawRows`, no
+  Python object a value). Any other page is decoded into one `msgspec.Raw` a value, and a page msgspec refuses
+  (malformed, an unknown field, lone surrogates, nesting beyond its depth...) goes the standard way
+  (`parse_body`), so every error and every value stays the same; the rows as dicts are parsed from the body
   only if someone reads them.
-- *row filter*: the paging check reads the `int_id` texts alone (quotes stripped, digits proven, `map(int)`).
-- *rows_to_table*: Arrow types every field from its texts in a few calls a page, the array pointing into the
-  buffer (its lines found by numpy): strings are their bytes between the quotes (a string with an escape, such
-  as a quote or a line break in a message, is parsed on its own), integers are cast from numbers and digit
-  strings (the field's bytes proven digits, signs and quotes first), costs from decimal strings by the same
-  Arrow cast as before, UTF-8 is proven by validating the array; a field with any other text (a float, a sign
-  in a string, a value beyond its type...) is converted from the parsed rows exactly as before. 3,238 cases in
+- *row filter*: the paging check reads every `int_id` at once (numpy: up to 18 digits, quotes stripped).
+- *rows_to_table*: one Arrow `take` gathers every value field by field, a string without its quotes, into one
+  array, so a string column is a slice of it (no copy); the integer fields are cast at once (their bytes proven
+  digits and signs first), the numbers in string fields proven plain integers on their bytes, costs cast to
+  decimal by the same Arrow cast as before, strings with an escape (a quote, a line break in a message) parsed in
+  one msgspec call, UTF-8 proven by validating the array; a field with any other text (a float, a sign in a
+  string, a value beyond its type...) is converted from the parsed rows exactly as before. The cases in
   `tests/test_raw_rows.py` hold the two paths to the same table or the same error.
 - *add_page* / *commit*: staged page files are Arrow IPC files with their CRC-32 in the state (instead of plain
   Parquet with page checksums); in a local folder the state is a journal, one whole state a line appended after
   every page (replacing a file costs ext4 a flush on every rename); each day's folder is made once; the
   partition preview is rendered by tabulate directly (the same text pandas made).
-- What is left: msgspec's pass over the bytes and the gathering of texts (about
+- What is left: msgspec's formatting pass and finding the lines (about
   {new['stages'].get('decode+parse', 0) * 1000:.0f} ms), Arrow's typing ({new['stages'].get('rows_to_table', 0) * 1000:.0f} ms), and staging and committing ({(new['stages'].get('add_page', 0) + new['stages'].get('commit', 0)) * 1000:.0f} ms:
-  the committed zstd files, the per-page state, the fsyncs).
+  the committed zstd files — about 4 ms a day's file —, the per-page files and state, the fsyncs).
 - The columnar readers measured beside it are not exact enough to use on their own: DuckDB's `read_json` with
   the contract's types ({med['duckdb_json']['wall_s'] * 1000:.0f} ms here) casts where the contract refuses or names
   (`1.5` read as an integer, a number read as text) and drops undeclared keys; reading every value's JSON text
