@@ -254,8 +254,7 @@ def int_id_of(row: Any) -> int | None:
 # -- history pages read column by column -----------------------------------------------------------------
 
 #: The fields of a history row SMSC documents (see the API reference); any other is an unknown field. In the
-#: order :class:`RawRows` holds their texts: fields the contract types alike are neighbours (integers, then
-#: strings, then the cost and the dates), so each run of them is typed at once.
+#: order :class:`RawRows` holds their texts: the integer fields first, which the contract types in one cast.
 HISTORY_FIELDS: tuple[str, ...] = (
     "int_id", "send_timestamp", "last_timestamp", "type", "format", "status", "err", "sms_cnt",
     "id", "phone", "sender_id", "message", "status_name", "mccmnc", "country", "operator", "region", "crc",

@@ -252,11 +252,10 @@ _MAX_INT_DIGITS = 4300
 _TYPED_FIELDS = _INT64_FIELDS + _STRING_FIELDS + _CODE_FIELDS + ("cost",)
 # What an integer field's values may hold besides null: digits and minus signs (numbers, and digit strings' contents).
 _INTEGER_BYTES = b"0123456789-"
-# Neighbours in HISTORY_FIELDS (see there), typed a run at once in their common forms.
+# The first fields of HISTORY_FIELDS (see there), typed at once in their common form.
 _INTEGER_RUN = _INT64_FIELDS + _CODE_FIELDS
 _REQUIRED_FIELDS = ("int_id", "send_timestamp")
 assert HISTORY_FIELDS[: len(_INTEGER_RUN)] == _INTEGER_RUN
-assert HISTORY_FIELDS[len(_INTEGER_RUN) : len(_INTEGER_RUN) + len(_STRING_FIELDS)] == _STRING_FIELDS
 assert set(_INT64_FIELDS) >= set(_REQUIRED_FIELDS)
 _NULL_STRING = pa.scalar(None, pa.string())
 
@@ -390,10 +389,9 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
     nulls = values.null.reshape(shape).sum(axis=1)
     strings = values.quoted.reshape(shape).sum(axis=1)
     typed: dict[str, pa.Array] = {}
-    # The common forms first, a run of neighbouring fields at once: integers (numbers, or strings of digits),
-    # and strings that are all strings (their contents as they are: no call at all).
+    # The integer fields first, all at once in their common form (numbers, or strings of digits); below, the
+    # fields that run left out, one by one, and the others (a string field of strings: its contents as they are).
     _type_integer_run(typed, values, nulls)
-    _type_string_runs(typed, values, n, strings)
     for index, name in enumerate(HISTORY_FIELDS):
         if name in typed:
             continue
@@ -450,17 +448,6 @@ def _type_integer_run(typed: dict[str, pa.Array], values: _PageValues, nulls: An
             typed[name] = array
     for index, name in enumerate(_CODE_FIELDS):
         typed[name] = codes.slice(index * n, n)
-
-
-def _type_string_runs(typed: dict[str, pa.Array], values: _PageValues, n: int, strings: Any) -> None:
-    """Type every string field whose values are all strings: their contents, those with escapes parsed."""
-    base = len(_INTEGER_RUN)
-    for index, name in enumerate(_STRING_FIELDS):
-        if strings[base + index] == n:
-            start = (base + index) * n
-            column = values.unescaped(values.contents.slice(start, n), start, n)
-            if column is not None:
-                typed[name] = column
 
 
 def _constant_column(value: Any, type_: pa.DataType, n: int) -> pa.Array:
