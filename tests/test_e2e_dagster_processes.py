@@ -39,7 +39,11 @@ from .pipeline_support import local_day_span
 ROOT = Path(__file__).resolve().parents[1]
 WORKSPACE = str(ROOT / "workspace.yaml")
 BIN = Path(sys.executable).parent
-TIMEZONE = "Asia/Almaty"
+# The code location's zone: Almaty, the product's home. The test's days are counted from its "today", so a
+# local midnight inside the test (up to about 15 minutes of waits) would move the schedule's window under it;
+# within the last hour of an Almaty day the test takes a zone whose midnight is hours away.
+ZONES = ("Asia/Almaty", "Asia/Tokyo")
+MIDNIGHT_MARGIN = dt.timedelta(hours=1)
 API_TIMEZONE = "Europe/Moscow"  # the simulated account's zone, and SMSCResource's default api_timezone
 LOCATION = "smsc_dagster"
 REPOSITORY = "__repository__"  # the repository name Dagster gives a module's Definitions
@@ -207,13 +211,36 @@ def sim(account) -> Iterator[SMSCSimulator]:
         yield simulator
 
 
-@pytest.fixture
-def today() -> dt.date:
-    return dt.datetime.now(ZoneInfo(TIMEZONE)).date()
+def zone_away_from_midnight(now: dt.datetime) -> str:
+    """The first of ``ZONES`` whose next local midnight is more than ``MIDNIGHT_MARGIN`` after ``now``."""
+    for name in ZONES:
+        local = now.astimezone(ZoneInfo(name))
+        if dt.datetime.combine(local.date() + dt.timedelta(days=1), dt.time(), local.tzinfo) - local > MIDNIGHT_MARGIN:
+            return name
+    raise AssertionError(f"every zone of {ZONES} is within {MIDNIGHT_MARGIN} of midnight at {now:%H:%M} UTC")
+
+
+def test_the_zone_keeps_midnight_away():
+    utc = dt.timezone.utc
+    assert zone_away_from_midnight(dt.datetime(2026, 12, 1, 12, 0, tzinfo=utc)) == "Asia/Almaty"
+    assert zone_away_from_midnight(dt.datetime(2026, 12, 1, 17, 59, tzinfo=utc)) == "Asia/Almaty"  # 22:59 there
+    assert zone_away_from_midnight(dt.datetime(2026, 12, 1, 18, 0, tzinfo=utc)) == "Asia/Tokyo"  # 23:00 there
+    assert zone_away_from_midnight(dt.datetime(2026, 12, 1, 18, 59, tzinfo=utc)) == "Asia/Tokyo"
+    assert zone_away_from_midnight(dt.datetime(2026, 12, 1, 19, 0, tzinfo=utc)) == "Asia/Almaty"  # 00:00 there
 
 
 @pytest.fixture
-def dagster(tmp_path, sim, account, today, request) -> Iterator[Dagster]:
+def timezone() -> str:
+    return zone_away_from_midnight(dt.datetime.now(dt.timezone.utc))
+
+
+@pytest.fixture
+def today(timezone) -> dt.date:
+    return dt.datetime.now(ZoneInfo(timezone)).date()
+
+
+@pytest.fixture
+def dagster(tmp_path, sim, account, timezone, today, request) -> Iterator[Dagster]:
     """The webserver and the daemon as subprocesses (own process groups), stopped whatever happens."""
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -230,7 +257,7 @@ def dagster(tmp_path, sim, account, today, request) -> Iterator[Dagster]:
         SMSC_BASE_URL=sim.base_url,
         SMSC_DATA_DIR=str(data_dir),
         SMSC_START_DATE=(today - dt.timedelta(days=21)).isoformat(),
-        SMSC_TIMEZONE=TIMEZONE,
+        SMSC_TIMEZONE=timezone,
         SMSC_BUDGET_PATH=str(tmp_path / "budget.sqlite3"),
         SMSC_SCHEDULE_CRON="* * * * *",
     )
@@ -269,8 +296,8 @@ def _location_loaded(dagster: Dagster) -> bool:
 # ------------------------------------------------------------------------------------------------ ground truth
 
 
-def truth(sim: SMSCSimulator, day: dt.date) -> list[dict]:
-    return sim.expected_rows(*local_day_span(day.isoformat(), TIMEZONE))
+def truth(sim: SMSCSimulator, day: dt.date, timezone: str) -> list[dict]:
+    return sim.expected_rows(*local_day_span(day.isoformat(), timezone))
 
 
 def read_warehouse(data_dir: Path, query: str) -> list[tuple]:
@@ -342,8 +369,8 @@ mutation Stop($id: String!) {
 }"""
 
 
-def test_backfill_and_schedule_through_webserver_and_daemon(dagster, sim, account, today):
-    zone = ZoneInfo(TIMEZONE)
+def test_backfill_and_schedule_through_webserver_and_daemon(dagster, sim, account, timezone, today):
+    zone = ZoneInfo(timezone)
     # Five complete local days ending the day before yesterday: their server-side (Moscow) window is over too,
     # so the ground truth cannot grow while the test runs.
     days = [today - dt.timedelta(days=n) for n in range(6, 1, -1)]
@@ -392,7 +419,7 @@ def test_backfill_and_schedule_through_webserver_and_daemon(dagster, sim, accoun
     assert rolled_up == set(ASSETS), summary
 
     # The minimal request count for the server-side window of the five days: one paging walk.
-    api_start, api_end = api_dates(days[0], days[-1], TIMEZONE, API_TIMEZONE)
+    api_start, api_end = api_dates(days[0], days[-1], timezone, API_TIMEZONE)
     api_rows = len(sim.expected_rows(*account.day_range(api_start, api_end)))
     history_requests = sim.history_requests()
     assert len(history_requests) == api_rows // 1000 + 1, [(r.params, r.rows) for r in history_requests]
@@ -403,7 +430,7 @@ def test_backfill_and_schedule_through_webserver_and_daemon(dagster, sim, accoun
     assert sum(r.rows for r in history_requests) == api_rows
 
     # The warehouse holds exactly the simulator's rows, per local day, and their aggregates.
-    truths = {d: truth(sim, d) for d in days}
+    truths = {d: truth(sim, d, timezone) for d in days}
     assert all(truths.values())
     stored_ids = read_warehouse(
         dagster.data_dir,
@@ -430,7 +457,7 @@ def test_backfill_and_schedule_through_webserver_and_daemon(dagster, sim, accoun
     # ---------------------------------------------------------------- 2. the schedule, turned on over GraphQL
     store = Layout(dagster.data_dir).store("sms")
     settled = {
-        d for d in (today - dt.timedelta(days=n) for n in (3, 2, 1)) if store.settlement(d, TIMEZONE, 24 * 3600).settled
+        d for d in (today - dt.timedelta(days=n) for n in (3, 2, 1)) if store.settlement(d, timezone, 24 * 3600).settled
     }
     seen_before = len(sim.history_requests())
     started = dagster.gql(START_SCHEDULE, selector=SCHEDULE)["startSchedule"]
@@ -480,7 +507,7 @@ def test_backfill_and_schedule_through_webserver_and_daemon(dagster, sim, accoun
     assert len(dagster.runs(tags=[{"key": "dagster/schedule_name", "value": "smsc_daily_refresh"}])) == 1
 
     walk = sim.history_requests()[seen_before:]
-    refresh_start, refresh_end = api_dates(lookback[0], lookback[-1], TIMEZONE, API_TIMEZONE)
+    refresh_start, refresh_end = api_dates(lookback[0], lookback[-1], timezone, API_TIMEZONE)
     assert {(r.params["start"], r.params["end"]) for r in walk} == {
         (f"{refresh_start:%d.%m.%Y}", f"{refresh_end:%d.%m.%Y}")
     }  # one paging walk over the whole lookback window
@@ -494,7 +521,7 @@ def test_backfill_and_schedule_through_webserver_and_daemon(dagster, sim, accoun
         "SELECT date, list(int_id ORDER BY int_id) FROM smsc.sms_history "
         f"WHERE date >= DATE '{lookback[0]}' GROUP BY date ORDER BY date",
     )
-    assert refreshed == [(d, sorted(int(r["int_id"]) for r in truth(sim, d))) for d in lookback]
+    assert refreshed == [(d, sorted(int(r["int_id"]) for r in truth(sim, d, timezone))) for d in lookback]
     # Nothing is left running when the processes are stopped (the rollups sensor's run is long finished).
     wait_for("every run to finish", lambda: not dagster.runs(statuses=UNFINISHED), 60, dagster, every_s=2)
 
