@@ -275,17 +275,13 @@ class _PageValues:
         self.null = looks_null & ~quoted
         self.quoted_null = looks_null & quoted  # perhaps the string "null"
 
-    def region(self, first: int, last: int) -> bytes:
-        """The contents of values ``first`` to ``last``, one after the other."""
-        return self.bytes[self.offsets[first] : self.offsets[last]].tobytes()
-
-    def integers(self, first: int, last: int) -> bool:
-        """Whether values ``first`` to ``last`` are all nulls, numbers of digits and signs, and strings of
+    def integers(self, first: int, n: int) -> bool:
+        """Whether values ``first`` to ``first + n`` are all nulls, numbers of digits and signs, and strings of
         them (numbers are proven integers by the cast — a fraction, an exponent, true... fail it —, strings
         must be digits and signs: " 5", "+5" are the per-value path's to judge; "", "5-" fail the cast)."""
+        contents = self.bytes[self.offsets[first] : self.offsets[first + n]].tobytes()
         return not (
-            self.region(first, last).replace(b"null", b"").translate(None, _INTEGER_BYTES)
-            or self.quoted_null[first:last].any()
+            contents.replace(b"null", b"").translate(None, _INTEGER_BYTES) or self.quoted_null[first : first + n].any()
         )
 
     def plain_numbers(self, first: int, n: int) -> bool:
@@ -401,7 +397,7 @@ def _typed_texts(rows: RawRows) -> dict[str, pa.Array]:
                 rows.rows  # noqa: B018  (raises what the standard parse raises, e.g. for 5000 digits)
             continue
         integer = name in _INTEGER_RUN
-        if integer and not values.integers(start, start + n):
+        if integer and not values.integers(start, n):
             continue
         column = values.contents.slice(start, n)
         if nulls[index]:
